@@ -1,0 +1,1 @@
+"""The userq HTTP API: authenticates users and accepts their requests into Kafka."""

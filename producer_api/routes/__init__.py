@@ -1,0 +1,1 @@
+"""HTTP routes, thin: they translate between HTTP and the services."""

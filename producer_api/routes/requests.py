@@ -1,0 +1,72 @@
+"""POST /v1/requests, POST /v1/requests/batch, GET /v1/requests/{id}, GET /v1/requests."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Annotated
+
+import structlog
+from fastapi import APIRouter, Header, Query, Response
+
+from producer_api.auth import CurrentUser
+from producer_api.errors import ApiError, not_found, unavailable
+from producer_api.models import BatchView, NewBatch, NewRequest, RequestPage, RequestView
+from producer_api.services.requests import InvalidCursor, NotAccepted, Rejected
+from producer_api.state import State
+from schemas.lifecycle import Status
+
+router = APIRouter(prefix="/v1/requests", tags=["requests"])
+log = structlog.get_logger(__name__)
+
+IdempotencyKey = Annotated[
+    str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
+]
+
+
+async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], key: str | None) -> list[RequestView]:
+    trace_id = uuid.uuid4().hex
+    try:
+        return await state.requests.submit(user.user_id, requests, trace_id, key)
+    except Rejected as exc:
+        raise ApiError(413 if exc.too_large else 422, exc.code, exc.message) from None
+    except NotAccepted as exc:
+        log.warning("not accepted: kafka did not acknowledge", error=str(exc), trace_id=trace_id)
+        raise unavailable("the queue is unavailable; the request was not accepted") from None
+
+
+@router.post("", status_code=202, response_model=RequestView)
+async def submit(
+    body: NewRequest, user: CurrentUser, state: State, response: Response, idempotency_key: IdempotencyKey = None
+) -> RequestView:
+    [view] = await _submit(state, user, [body], idempotency_key)
+    response.headers["Location"] = f"/v1/requests/{view.request_id}"
+    return view
+
+
+@router.post("/batch", status_code=202, response_model=BatchView)
+async def submit_batch(body: NewBatch, user: CurrentUser, state: State) -> BatchView:
+    if len(body.requests) > state.settings.max_batch_requests:
+        raise ApiError(413, "batch_too_large", f"at most {state.settings.max_batch_requests} requests a batch")
+    return BatchView(requests=await _submit(state, user, body.requests, None))
+
+
+@router.get("/{request_id}", response_model=RequestView)
+async def get_request(request_id: uuid.UUID, user: CurrentUser, state: State) -> RequestView:
+    view = await state.requests.get(user.user_id, request_id)
+    if view is None:
+        raise not_found("request")
+    return view
+
+
+@router.get("", response_model=RequestPage)
+async def list_requests(
+    user: CurrentUser,
+    state: State,
+    status: Status | None = None,
+    limit: Annotated[int, Query(ge=1, le=500)] = 50,
+    cursor: Annotated[str | None, Query(max_length=100)] = None,
+) -> RequestPage:
+    try:
+        return await state.requests.page(user.user_id, status, limit, cursor)
+    except InvalidCursor:
+        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from None

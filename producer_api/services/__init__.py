@@ -1,0 +1,1 @@
+"""The API's work, without HTTP: routes call these."""

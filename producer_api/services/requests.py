@@ -1,0 +1,228 @@
+"""Accepting requests into Kafka, and reading them back.
+
+Acceptance is one PostgreSQL transaction around the Kafka write: insert the rows, produce the records
+and wait for the broker's acknowledgement, set each row's `sequence` to its record's offset, commit.
+Only then does the client get 202, so a request it was told about is both in Kafka and readable. When
+the produce fails the transaction rolls back: a record that reached Kafka anyway finds no row, and the
+worker skips it (see `stream_worker.store.wait_for_acceptance`). Concurrent duplicates of one
+`Idempotency-Key` wait on the unique index for the first one's transaction and then return its row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import hashlib
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from psycopg import AsyncConnection
+from psycopg.rows import class_row, dict_row
+from psycopg.types.json import Jsonb
+from psycopg_pool import AsyncConnectionPool
+
+from producer_api.models import NewRequest, RequestPage, RequestView
+from producer_api.producer import AsyncProducer, NotDelivered
+from schemas import records as wire
+from schemas.lifecycle import Status
+from schemas.records import RequestRecord
+from stream_worker.handlers.registry import InvalidPayload, Registry, UnknownType
+
+_VIEW = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
+           completed_at, sequence, processed_seq"""
+
+
+class Rejected(Exception):
+    """The request is not acceptable as it is (422 or 413 at the edge)."""
+
+    def __init__(self, code: str, message: str, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.too_large = too_large
+
+
+class NotAccepted(Exception):
+    """Kafka did not acknowledge: nothing was accepted (503 at the edge)."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_payload_bytes: int
+
+
+class RequestService:
+    def __init__(
+        self, pool: AsyncConnectionPool, producer: AsyncProducer, registry: Registry, topic: str, limits: Limits
+    ) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._registry = registry
+        self._topic = topic
+        self._limits = limits
+
+    def check(self, request: NewRequest) -> None:
+        """Refuse what the worker could only dead-letter: unknown types, bad or oversized payloads."""
+        size = len(orjson.dumps(request.payload))
+        if size > self._limits.max_payload_bytes:
+            raise Rejected(
+                "payload_too_large",
+                f"payload is {size} bytes; at most {self._limits.max_payload_bytes}",
+                too_large=True,
+            )
+        try:
+            self._registry.validate(request.type, request.payload)
+        except UnknownType:
+            raise Rejected(
+                "unknown_type", f"unknown request type {request.type!r}; known: {', '.join(self._registry.names())}"
+            ) from None
+        except InvalidPayload as exc:
+            raise Rejected("invalid_payload", f"invalid payload for {request.type}: {exc}") from None
+
+    async def submit(
+        self, user_id: uuid.UUID, requests: list[NewRequest], trace_id: str, idempotency_key: str | None = None
+    ) -> list[RequestView]:
+        """Accept `requests` in this order, all or none; return their views once they are durable."""
+        for request in requests:
+            self.check(request)
+        body_hash = _body_hash(requests) if idempotency_key else None
+        now = datetime.now(UTC)
+        records = [
+            RequestRecord(
+                request_id=uuid.uuid4(),
+                user_id=user_id,
+                type=r.type,
+                payload=r.payload,
+                accepted_at=now,
+                trace_id=trace_id,
+            )
+            for r in requests
+        ]
+        async with self._pool.connection() as conn, conn.transaction():
+            if idempotency_key is not None:
+                earlier = await self._claim_key(conn, records[0], idempotency_key, body_hash)
+                if earlier is not None:
+                    return [earlier]
+            else:
+                await _insert(conn, records, None, None)
+            deliveries = await self._produce(records, trace_id)
+            async with conn.cursor(row_factory=class_row(RequestView)) as cur:
+                await cur.execute(
+                    f"""update requests r set sequence = d.offset_, kafka_partition = d.partition_
+                          from unnest(%s::uuid[], %s::bigint[], %s::int[]) as d(id, offset_, partition_)
+                         where r.request_id = d.id
+                     returning {_VIEW.replace("request_id", "r.request_id")}""",
+                    (
+                        [r.request_id for r in records],
+                        [d.offset for d in deliveries],
+                        [d.partition for d in deliveries],
+                    ),
+                )
+                views = {v.request_id: v for v in await cur.fetchall()}
+        return [views[r.request_id] for r in records]
+
+    async def _claim_key(
+        self, conn: AsyncConnection[Any], record: RequestRecord, key: str, body_hash: bytes | None
+    ) -> RequestView | None:
+        """Insert the row under `key`, or return the request that already holds it (same body only)."""
+        if await _insert(conn, [record], key, body_hash):
+            return None
+        # The key is taken, and its holder committed: we waited for it on the unique index.
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"select {_VIEW}, body_hash from requests where user_id = %s and idempotency_key = %s",
+                (record.user_id, key),
+            )
+            row = await cur.fetchone()
+        assert row is not None
+        if row.pop("body_hash") != body_hash:
+            raise Rejected("idempotency_key_reused", "this Idempotency-Key was used with another body")
+        return RequestView.model_validate(row)
+
+    async def _produce(self, records: list[RequestRecord], trace_id: str) -> list[Any]:
+        headers: wire.Headers = [
+            (wire.CONTENT_TYPE_HEADER, wire.REQUEST_CONTENT_TYPE.encode()),
+            (wire.TRACE_HEADER, trace_id.encode()),
+        ]
+        sends = [
+            # created in order, so one producer appends them to the user's partition in order
+            asyncio.ensure_future(self._producer.send(self._topic, str(r.user_id).encode(), wire.encode(r), headers))
+            for r in records
+        ]
+        try:
+            return list(await asyncio.gather(*sends))
+        except NotDelivered as exc:
+            for send in sends:
+                send.cancel()
+            raise NotAccepted(str(exc)) from None
+
+    async def get(self, user_id: uuid.UUID, request_id: uuid.UUID) -> RequestView | None:
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(RequestView)) as cur:
+            await cur.execute(
+                f"select {_VIEW} from requests where request_id = %s and user_id = %s", (request_id, user_id)
+            )
+            return await cur.fetchone()
+
+    async def page(self, user_id: uuid.UUID, status: Status | None, limit: int, cursor: str | None) -> RequestPage:
+        after = decode_cursor(cursor) if cursor else -1
+        async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(RequestView)) as cur:
+            await cur.execute(
+                f"""select {_VIEW} from requests
+                     where user_id = %s and sequence > %s and (%s::text is null or status = %s)
+                     order by sequence limit %s""",
+                (user_id, after, status, status, limit + 1),
+            )
+            rows = await cur.fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return RequestPage(requests=rows, next_cursor=encode_cursor(rows[-1].sequence) if more else None)
+
+
+async def _insert(
+    conn: AsyncConnection[Any], records: list[RequestRecord], key: str | None, body_hash: bytes | None
+) -> bool:
+    """Insert rows in status `queued`, without a sequence yet; False when `key` is already taken."""
+    async with conn.cursor() as cur:
+        await cur.execute(
+            """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id,
+                                     idempotency_key, body_hash)
+               select r.id, r.user_id, r.type, r.payload, 'queued', r.accepted_at, r.trace_id, %s, %s
+                 from unnest(%s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[], %s::text[])
+                      with ordinality as r(id, user_id, type, payload, accepted_at, trace_id, n)
+                order by r.n
+               on conflict (user_id, idempotency_key) do nothing""",
+            (
+                key,
+                body_hash,
+                [r.request_id for r in records],
+                [r.user_id for r in records],
+                [r.type for r in records],
+                [Jsonb(r.payload) for r in records],
+                [r.accepted_at for r in records],
+                [r.trace_id for r in records],
+            ),
+        )
+        return cur.rowcount == len(records)
+
+
+def _body_hash(requests: list[NewRequest]) -> bytes:
+    body = orjson.dumps([r.model_dump() for r in requests], option=orjson.OPT_SORT_KEYS)
+    return hashlib.sha256(body).digest()
+
+
+class InvalidCursor(ValueError):
+    pass
+
+
+def encode_cursor(sequence: int) -> str:
+    return base64.urlsafe_b64encode(str(sequence).encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> int:
+    try:
+        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
+    except (ValueError, UnicodeDecodeError):
+        raise InvalidCursor(cursor) from None

@@ -1,0 +1,58 @@
+"""Registering users and checking their passwords."""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+
+import psycopg
+from anyio import to_thread
+from psycopg.rows import class_row
+from psycopg_pool import AsyncConnectionPool
+
+from producer_api.security import hash_password, verify_password
+
+
+@dataclass
+class User:
+    user_id: uuid.UUID
+    username: str
+    role: str
+
+
+class UsernameTaken(Exception):
+    pass
+
+
+async def register(pool: AsyncConnectionPool, username: str, password: str) -> User:
+    password_hash = await to_thread.run_sync(hash_password, password)
+    async with pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
+        try:
+            await cur.execute(
+                """insert into users (user_id, username, password_hash) values (%s, %s, %s)
+                   returning user_id, username, role""",
+                (uuid.uuid4(), username, password_hash),
+            )
+        except psycopg.errors.UniqueViolation:
+            raise UsernameTaken(username) from None
+        user = await cur.fetchone()
+    assert user is not None
+    return user
+
+
+async def authenticate(pool: AsyncConnectionPool, username: str, password: str) -> User | None:
+    """The user when the password is right; None for a wrong password and an unknown user alike."""
+    async with pool.connection() as conn:
+        row = await (
+            await conn.execute(
+                "select user_id, username, role, password_hash from users where username = %s", (username,)
+            )
+        ).fetchone()
+    ok = await to_thread.run_sync(verify_password, row[3] if row else None, password)
+    return User(row[0], row[1], row[2]) if ok and row else None
+
+
+async def exists(pool: AsyncConnectionPool, user_id: uuid.UUID) -> bool:
+    async with pool.connection() as conn:
+        row = await (await conn.execute("select 1 from users where user_id = %s", (user_id,))).fetchone()
+    return row is not None

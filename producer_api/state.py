@@ -1,0 +1,29 @@
+"""What the app holds for its lifetime, built in the lifespan and reached through `State`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+from psycopg_pool import AsyncConnectionPool
+
+from producer_api.producer import AsyncProducer
+from producer_api.services.requests import RequestService
+from producer_api.settings import ApiSettings
+
+
+@dataclass(frozen=True)
+class AppState:
+    settings: ApiSettings
+    pool: AsyncConnectionPool
+    producer: AsyncProducer
+    requests: RequestService
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.userq
+    return state
+
+
+State = Annotated[AppState, Depends(get_state)]

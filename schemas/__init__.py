@@ -1,0 +1,1 @@
+"""Wire formats shared by the API and the workers. Every record carries its schema version."""

@@ -1,0 +1,114 @@
+"""Kafka record formats, version 1: requests, retries, dead letters and results.
+
+Values are JSON objects with a `v` field; the `content-type` header names the schema too, so a consumer
+can reject a record it does not understand without guessing. A record that does not parse raises
+`UnprocessableRecord`, which the worker dead-letters: nothing is dropped silently.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal, TypeVar
+from uuid import UUID
+
+import orjson
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from schemas.lifecycle import Status
+
+REQUEST_CONTENT_TYPE = "application/vnd.userq.request.v1+json"
+RESULT_CONTENT_TYPE = "application/vnd.userq.result.v1+json"
+RETRY_CONTENT_TYPE = "application/vnd.userq.retry.v1+json"
+
+Headers = list[tuple[str, str | bytes | None]]
+
+
+class UnprocessableRecord(ValueError):
+    """A record that cannot be read as the schema it claims (or any schema)."""
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class RequestRecord(_Record):
+    """One accepted request, as the API writes it to the requests topic (key = user_id)."""
+
+    v: Literal[1] = 1
+    request_id: UUID
+    user_id: UUID
+    type: str = Field(min_length=1, max_length=100)
+    payload: dict[str, Any]
+    accepted_at: datetime
+    trace_id: str = Field(min_length=1, max_length=64)
+
+
+class RetryRecord(_Record):
+    """A request waiting for another attempt, on the retry topic (key = user_id)."""
+
+    v: Literal[1] = 1
+    request: RequestRecord
+    attempt: int = Field(ge=1, description="the attempt that will run next")
+    due_at: datetime
+    first_failed_at: datetime
+    last_error: str
+
+
+class ResultEvent(_Record):
+    """One event per terminal request, on the results topic (key = user_id)."""
+
+    v: Literal[1] = 1
+    event_id: str = Field(description="stable across re-deliveries: '<request_id>:<status>'")
+    request_id: UUID
+    user_id: UUID
+    type: str
+    status: Status
+    result: dict[str, Any] | None
+    error: dict[str, Any] | None
+    attempts: int
+    sequence: int | None
+    processed_seq: int
+    completed_at: datetime
+    trace_id: str
+
+    @staticmethod
+    def make_event_id(request_id: UUID, status: Status) -> str:
+        return f"{request_id}:{status}"
+
+
+# Headers a dead letter carries beside the original value (all ASCII strings).
+DLQ_CAUSE = "userq.dlq.cause"
+DLQ_ERROR = "userq.dlq.error"
+DLQ_ATTEMPTS = "userq.dlq.attempts"
+DLQ_FIRST_FAILED_AT = "userq.dlq.first_failed_at"
+DLQ_LAST_FAILED_AT = "userq.dlq.last_failed_at"
+DLQ_ORIGIN_TOPIC = "userq.dlq.origin.topic"
+DLQ_ORIGIN_PARTITION = "userq.dlq.origin.partition"
+DLQ_ORIGIN_OFFSET = "userq.dlq.origin.offset"
+
+CONTENT_TYPE_HEADER = "content-type"
+TRACE_HEADER = "trace_id"
+
+R = TypeVar("R", bound=_Record)
+
+
+def encode(record: _Record) -> bytes:
+    return orjson.dumps(record.model_dump(mode="json"))
+
+
+def decode(model: type[R], value: bytes | None) -> R:
+    if value is None:
+        raise UnprocessableRecord("the record has no value")
+    try:
+        return model.model_validate_json(value)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "value"
+        raise UnprocessableRecord(f"not a {model.__name__} v1: {where}: {first['msg']}") from None
+
+
+def header(headers: Headers | None, name: str) -> str | None:
+    for key, value in headers or ():
+        if key == name:
+            return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
+    return None

@@ -1,0 +1,45 @@
+"""`python -m stream_worker`: one worker process of the consumer group. SIGTERM/SIGINT drain and leave."""
+
+from __future__ import annotations
+
+import signal
+import sys
+from types import FrameType
+
+import structlog
+
+from stream_worker.consumer import Worker
+from stream_worker.handlers.registry import load, registry
+from stream_worker.outcomes import RetryPolicy
+from stream_worker.processor import Processor, Topics
+from stream_worker.settings import WorkerSettings
+from userq.db import migrate
+from userq.kafka import ensure_topics
+from userq.logs import configure_logging
+
+
+def main() -> int:
+    settings = WorkerSettings()
+    configure_logging(settings.log_level, settings.log_format, worker=settings.worker_id)
+    load(settings.handler_modules)
+    migrate(settings.database_url)
+    ensure_topics(settings)
+    processor = Processor(
+        registry,
+        RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
+        Topics(results=settings.results_topic, dead_letters=settings.dlq_topic),
+    )
+    worker = Worker(settings, processor)
+
+    def on_signal(signum: int, _frame: FrameType | None) -> None:
+        structlog.get_logger(__name__).info("stopping", signal=signal.Signals(signum).name)
+        worker.stop()
+
+    signal.signal(signal.SIGTERM, on_signal)
+    signal.signal(signal.SIGINT, on_signal)
+    worker.run()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

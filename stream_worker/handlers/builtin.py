@@ -1,0 +1,91 @@
+"""Built-in request types: demo.* for trying userq out, ledger.* to show exactly-once database effects."""
+
+from __future__ import annotations
+
+import time
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from stream_worker.errors import PermanentError, TransientError
+from stream_worker.handlers.registry import Context, JSONObject, handler
+
+MAX_AMOUNT = 10**12
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class AnyObject(BaseModel):
+    model_config = ConfigDict(extra="allow")
+
+
+class Sleep(_Strict):
+    ms: int = Field(ge=0, le=60_000)
+
+
+class Flaky(_Strict):
+    fail_times: int = Field(ge=0, le=100)
+
+
+class Empty(_Strict):
+    pass
+
+
+class Amount(_Strict):
+    amount: int = Field(gt=0, le=MAX_AMOUNT, description="in the smallest unit of the currency")
+
+
+@handler("demo.echo", AnyObject)
+def echo(ctx: Context, payload: AnyObject) -> JSONObject:
+    return payload.model_dump()
+
+
+@handler("demo.sleep", Sleep)
+def sleep(ctx: Context, payload: Sleep) -> JSONObject:
+    time.sleep(payload.ms / 1000)
+    return {"slept_ms": payload.ms}
+
+
+@handler("demo.flaky", Flaky)
+def flaky(ctx: Context, payload: Flaky) -> JSONObject:
+    if ctx.attempt <= payload.fail_times:
+        raise TransientError(f"demo.flaky fails attempt {ctx.attempt} of {payload.fail_times}")
+    return {"attempts": ctx.attempt}
+
+
+@handler("demo.poison", Empty)
+def poison(ctx: Context, payload: Empty) -> JSONObject:
+    raise PermanentError("demo.poison always fails")
+
+
+@handler("ledger.deposit", Amount)
+def deposit(ctx: Context, payload: Amount) -> JSONObject:
+    row = ctx.db.execute(
+        """insert into ledger_accounts (user_id, balance) values (%s, %s)
+           on conflict (user_id) do update set balance = ledger_accounts.balance + excluded.balance
+           returning balance""",
+        (ctx.user_id, payload.amount),
+    ).fetchone()
+    assert row is not None
+    return _entry(ctx, payload.amount, row[0])
+
+
+@handler("ledger.withdraw", Amount)
+def withdraw(ctx: Context, payload: Amount) -> JSONObject:
+    row = ctx.db.execute("select balance from ledger_accounts where user_id = %s for update", (ctx.user_id,)).fetchone()
+    balance = row[0] if row else 0
+    if balance < payload.amount:
+        return {"ok": False, "reason": "insufficient_funds", "balance": balance}
+    ctx.db.execute(
+        "update ledger_accounts set balance = balance - %s where user_id = %s", (payload.amount, ctx.user_id)
+    )
+    return _entry(ctx, -payload.amount, balance - payload.amount)
+
+
+def _entry(ctx: Context, amount: int, balance: int) -> JSONObject:
+    ctx.db.execute(
+        "insert into ledger_entries (request_id, user_id, amount, balance_after) values (%s, %s, %s, %s)",
+        (ctx.request_id, ctx.user_id, amount, balance),
+    )
+    return {"ok": True, "balance": balance}

@@ -1,0 +1,108 @@
+"""The one registration point for request types and their handlers.
+
+    from pydantic import BaseModel
+    from stream_worker.handlers.registry import Context, handler
+
+    class Greet(BaseModel):
+        name: str
+
+    @handler("greet", Greet)
+    def greet(ctx: Context, payload: Greet) -> dict[str, object]:
+        return {"hello": payload.name}
+
+A handler runs inside the PostgreSQL transaction that records the request's outcome: whatever it writes
+through `ctx.db` commits together with the request's terminal state, exactly once. It returns a JSON
+object (the result), raises `TransientError` (retried later) or raises anything else (dead-lettered).
+The API accepts only registered types and validates payloads with the same model; list your module in
+the `HANDLER_MODULES` setting so that both the API and the workers import it.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import psycopg
+from pydantic import BaseModel, ValidationError
+
+JSONObject = dict[str, Any]
+P = TypeVar("P", bound=BaseModel)
+
+
+@dataclass(frozen=True)
+class Context:
+    request_id: UUID
+    user_id: UUID
+    attempt: int
+    db: psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class RequestType(Generic[P]):
+    name: str
+    payload_model: type[P]
+    run: Callable[[Context, P], JSONObject]
+
+    def parse(self, payload: JSONObject) -> P:
+        return self.payload_model.model_validate(payload)
+
+
+class InvalidPayload(ValueError):
+    pass
+
+
+class UnknownType(LookupError):
+    pass
+
+
+class Registry:
+    def __init__(self) -> None:
+        self._types: dict[str, RequestType[Any]] = {}
+
+    def handler(
+        self, name: str, payload: type[P]
+    ) -> Callable[[Callable[[Context, P], JSONObject]], Callable[[Context, P], JSONObject]]:
+        def register(fn: Callable[[Context, P], JSONObject]) -> Callable[[Context, P], JSONObject]:
+            if name in self._types:
+                raise ValueError(f"request type {name!r} is registered twice")
+            self._types[name] = RequestType(name, payload, fn)
+            return fn
+
+        return register
+
+    def get(self, name: str) -> RequestType[Any]:
+        try:
+            return self._types[name]
+        except KeyError:
+            raise UnknownType(name) from None
+
+    def names(self) -> list[str]:
+        return sorted(self._types)
+
+    def validate(self, name: str, payload: JSONObject) -> None:
+        """Raise `UnknownType` or `InvalidPayload` (with a readable message) when the API must refuse."""
+        try:
+            self.get(name).parse(payload)
+        except ValidationError as exc:
+            raise InvalidPayload(describe(exc)) from None
+
+
+def describe(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors()[:5]:
+        where = ".".join(str(p) for p in error["loc"]) or "payload"
+        parts.append(f"{where}: {error['msg']}")
+    return "; ".join(parts)
+
+
+def load(modules: Iterable[str]) -> None:
+    """Import the modules that register handlers (idempotent: Python imports a module once)."""
+    for module in modules:
+        importlib.import_module(module)
+
+
+registry = Registry()
+handler = registry.handler

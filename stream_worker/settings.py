@@ -1,0 +1,33 @@
+"""Worker settings: `CommonSettings` plus the fields below, from the environment or `.env`."""
+
+from __future__ import annotations
+
+import os
+import socket
+
+from pydantic import Field
+
+from userq.settings import CommonSettings
+
+
+class WorkerSettings(CommonSettings):
+    worker_id: str = Field(
+        default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
+        description="Name of this worker in logs and Kafka's client.id.",
+    )
+    handler_modules: list[str] = Field(
+        ["stream_worker.handlers.builtin"], description="Modules that register request handlers."
+    )
+    batch_max_records: int = Field(500, ge=1, le=10_000, description="Records read per batch at most.")
+    poll_timeout_s: float = Field(0.5, gt=0, le=10, description="How long one poll waits for records.")
+    max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a request is dead-lettered.")
+    retry_base_delay_s: float = Field(0.2, gt=0, description="Backoff of the first retry (doubles).")
+    retry_max_delay_s: float = Field(30.0, gt=0, description="Backoff cap.")
+    session_timeout_ms: int = Field(
+        10_000, ge=6_000, le=300_000, description="A worker silent this long is removed from the group."
+    )
+    max_poll_interval_ms: int = Field(
+        300_000, ge=10_000, description="A batch must finish within this, or the worker leaves the group."
+    )
+    infra_backoff_s: float = Field(1.0, gt=0, description="Wait before re-running a batch after an outage.")
+    delivery_timeout_s: float = Field(30.0, gt=0, description="How long results may take to be delivered.")
