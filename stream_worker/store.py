@@ -31,6 +31,9 @@ class RequestRow:
     completed_at: datetime | None
     trace_id: str
 
+    def __post_init__(self) -> None:
+        self.status = Status(self.status)
+
 
 _COLUMNS = """request_id, user_id, type, status, attempts, result, error, sequence, processed_seq,
               completed_at, trace_id"""

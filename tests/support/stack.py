@@ -1,0 +1,134 @@
+"""A private userq for one test: its own database, its own topics, its own API and worker processes."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import httpx
+import psycopg
+from confluent_kafka.admin import AdminClient
+from psycopg.conninfo import make_conninfo
+
+from tests.support.processes import Process, free_port, wait_for_log, wait_ready
+from tests.support.services import Services
+from userq.db import migrate
+from userq.kafka import ensure_topics
+from userq.settings import CommonSettings
+
+TERMINAL = ("succeeded", "dead_lettered", "cancelled")
+
+
+class Stack:
+    def __init__(self, services: Services, log_dir: Path, partitions: int = 4) -> None:
+        self.services = services
+        self.log_dir = log_dir
+        self.prefix = f"t{uuid.uuid4().hex[:12]}"
+        self._db_name = f"userq_{self.prefix}"
+        with psycopg.connect(services.database_url, autocommit=True) as conn:
+            conn.execute(f'create database "{self._db_name}"'.encode())
+        self.database_url = make_conninfo(services.database_url, dbname=self._db_name)
+        self.env = {
+            "DATABASE_URL": self.database_url,
+            "KAFKA_BOOTSTRAP_SERVERS": services.kafka,
+            "TOPIC_PREFIX": self.prefix,
+            "REQUEST_PARTITIONS": str(partitions),
+            "ENV": "test",
+            "LOG_FORMAT": "json",
+            "SESSION_TIMEOUT_MS": "6000",
+        }
+        self.settings = CommonSettings(
+            database_url=self.database_url,
+            kafka_bootstrap_servers=services.kafka,
+            topic_prefix=self.prefix,
+            request_partitions=partitions,
+        )
+        migrate(self.database_url)
+        ensure_topics(self.settings)
+        self.processes: list[Process] = []
+        self.clients: list[Client] = []
+        self._workers = 0
+
+    def client(self, url: str, username: str | None = None) -> Client:
+        """A registered, logged-in user of the API at `url`, closed with the stack."""
+        client = Client(url, username)
+        self.clients.append(client)
+        return client
+
+    def start_api(self, **env: str) -> str:
+        port = free_port()
+        api = Process(f"api-{port}", "producer_api", {**self.env, "PORT": str(port), **env}, self.log_dir)
+        self.processes.append(api)
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, api)
+        return url
+
+    def start_worker(self, **env: str) -> Process:
+        self._workers += 1
+        name = f"worker-{self._workers}"
+        worker = Process(name, "stream_worker", {**self.env, "WORKER_ID": name, **env}, self.log_dir)
+        self.processes.append(worker)
+        wait_for_log(worker, "partitions assigned")
+        return worker
+
+    def db(self) -> psycopg.Connection[tuple[Any, ...]]:
+        return psycopg.connect(self.database_url, autocommit=True)
+
+    def wait_terminal(self, expected: int, timeout: float = 120) -> None:
+        """Wait until `expected` requests are terminal (and none is pending)."""
+        deadline = time.monotonic() + timeout
+        done = pending = 0
+        while time.monotonic() < deadline:
+            with self.db() as conn:
+                row = conn.execute(
+                    "select count(*) filter (where status = any(%s)), count(*) filter (where status <> all(%s))"
+                    " from requests",
+                    (list(TERMINAL), list(TERMINAL)),
+                ).fetchone()
+            assert row is not None
+            done, pending = row
+            if done >= expected and pending == 0:
+                return
+            time.sleep(0.25)
+        logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in self.processes)
+        raise AssertionError(f"{done} of {expected} terminal, {pending} pending after {timeout} s\n{logs}")
+
+    def close(self) -> None:
+        for client in self.clients:
+            client.http.close()
+        for process in self.processes:
+            process.stop()
+        with psycopg.connect(self.services.database_url, autocommit=True) as conn:
+            conn.execute(f'drop database if exists "{self._db_name}" with (force)'.encode())
+        admin = AdminClient({"bootstrap.servers": self.services.kafka})
+        topics = [
+            self.settings.requests_topic,
+            self.settings.retry_topic,
+            self.settings.dlq_topic,
+            self.settings.results_topic,
+        ]
+        for future in admin.delete_topics(topics, operation_timeout=30).values():
+            future.result()
+
+
+class Client:
+    """A user of the API: registers, logs in, and sends authenticated calls."""
+
+    def __init__(self, url: str, username: str | None = None, password: str = "a long enough password") -> None:
+        self.username = username or f"u{uuid.uuid4().hex[:12]}"
+        self.http = httpx.Client(base_url=url, timeout=30)
+        response = self.http.post("/v1/auth/register", json={"username": self.username, "password": password})
+        assert response.status_code == 201, response.text
+        self.user_id = response.json()["user_id"]
+        response = self.http.post("/v1/auth/token", json={"username": self.username, "password": password})
+        assert response.status_code == 200, response.text
+        self.token = response.json()["access_token"]
+        self.http.headers["Authorization"] = f"Bearer {self.token}"
+
+    def submit(self, type_: str, payload: dict[str, Any], **headers: str) -> dict[str, Any]:
+        response = self.http.post("/v1/requests", json={"type": type_, "payload": payload}, headers=headers)
+        assert response.status_code == 202, response.text
+        body: dict[str, Any] = response.json()
+        return body
