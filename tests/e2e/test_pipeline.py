@@ -1,4 +1,4 @@
-"""End to end on real Kafka and PostgreSQL: 8 users × 100 requests, interleaved, two worker processes."""
+"""End to end on real Kafka and PostgreSQL: 8 users x 100 requests, interleaved, two worker processes."""
 
 from __future__ import annotations
 

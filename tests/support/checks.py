@@ -8,6 +8,7 @@ entry per applied operation; one result event per terminal request, in per-user 
 
 from __future__ import annotations
 
+import itertools
 import uuid
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -97,7 +98,7 @@ def _check_user(
     processed = [r["processed_seq"] for r in requests]
     if processed != list(range(1, len(requests) + 1)):
         report.fail(f"{user_id}: processed_seq in sequence order is {processed[:20]}…, not 1..{len(requests)}")
-    for before, after in zip(requests, requests[1:], strict=False):
+    for before, after in itertools.pairwise(requests):
         if after["started_at"] and before["completed_at"] and after["started_at"] < before["completed_at"]:
             report.fail(f"{user_id}: {after['request_id']} started before {before['request_id']} finished")
     model_balance, expected = replay_ledger(requests)
