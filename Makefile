@@ -1,0 +1,42 @@
+# userq: `make dev` runs the whole system locally, `make test` runs every test. Both from a fresh clone.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+
+.PHONY: install infra dev stop test lint fmt clean
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed  ## virtualenv with userq and its dev tools
+
+infra: install  ## Kafka and PostgreSQL (native, no Docker), migrated, topics created
+	infra/local/postgres.sh start
+	infra/local/kafka.sh start
+	$(PY) -m userq setup
+
+dev: install  ## everything: Kafka, PostgreSQL, the API on :3000, two workers; Ctrl-C stops it all
+	infra/local/dev.sh up
+
+stop:  ## stop what `make dev` started
+	infra/local/dev.sh stop
+
+lint: install  ## ruff and mypy --strict
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+
+test: lint  ## the whole suite on real Kafka and PostgreSQL (started natively when not given)
+	$(PY) -m pytest
+
+fmt: install
+	$(VENV)/bin/ruff format .
+	$(VENV)/bin/ruff check --fix .
+
+clean:  ## delete local Kafka and PostgreSQL data
+	infra/local/kafka.sh reset
+	infra/local/postgres.sh reset

@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# `make dev`: Kafka, PostgreSQL, the API on $PORT (3000) and $WORKERS (2) workers, all on 127.0.0.1.
+# Ctrl-C here, or `make stop` elsewhere, stops every one of them (by PID).
+#   dev.sh up     start everything and stay in the foreground
+#   dev.sh stop   stop what `up` started, then Kafka and PostgreSQL
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+root=$(cd "$here/../.." && pwd)
+. "$here/common.sh"
+run="$root/.run"
+py="$root/.venv/bin/python"
+port="${PORT:-3000}"
+workers="${WORKERS:-2}"
+
+stop_services() {
+  for file in "$run"/*.pid; do
+    [ -e "$file" ] && stop_pid "$file" "$(basename "$file" .pid)"
+  done
+  "$here/kafka.sh" stop
+  "$here/postgres.sh" stop
+}
+
+up() {
+  mkdir -p "$run"
+  "$here/postgres.sh" start
+  "$here/kafka.sh" start
+  "$py" -m userq setup
+  export LOG_FORMAT="${LOG_FORMAT:-console}" PORT="$port"
+  setsid "$py" -m producer_api & echo $! > "$run/api.pid"
+  for i in $(seq 1 "$workers"); do
+    WORKER_ID="worker-$i" setsid "$py" -m stream_worker & echo $! > "$run/worker-$i.pid"
+  done
+  trap 'echo; log "stopping"; stop_services; exit 0' INT TERM
+  for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
+  cat <<MSG
+
+  userq is running
+    API            http://127.0.0.1:$port   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
+    workers        $workers processes in consumer group userq-workers
+    Kafka          127.0.0.1:$KAFKA_PORT    (data in $KAFKA_STATE)
+    PostgreSQL     postgresql://userq:userq@127.0.0.1:$PG_PORT/userq
+  Ctrl-C (or 'make stop') stops everything.
+
+MSG
+  wait
+}
+
+case "${1:-}" in
+  up) up ;;
+  stop) stop_services ;;
+  *) echo "usage: $0 up|stop" >&2; exit 2 ;;
+esac

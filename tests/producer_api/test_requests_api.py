@@ -1,0 +1,146 @@
+"""Accepting and reading requests against a real API process, PostgreSQL and Kafka (no worker)."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+
+import httpx
+
+from tests.support.checks import read_topic
+from tests.support.stack import Stack
+
+
+def test_a_202_is_readable_at_once_and_in_kafka(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    response = client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {"n": 1}})
+    assert response.status_code == 202
+    view = response.json()
+    assert response.headers["Location"] == f"/v1/requests/{view['request_id']}"
+    assert view["status"] == "queued"
+    assert view["user_id"] == client.user_id
+    assert view["processed_seq"] is None
+    read = client.http.get(f"/v1/requests/{view['request_id']}")  # read-your-writes
+    assert read.status_code == 200
+    assert read.json() == view
+    [record] = read_topic(stack, stack.settings.requests_topic)
+    assert record["request_id"] == view["request_id"]
+    assert record["user_id"] == client.user_id
+
+
+def test_sequence_follows_acceptance_and_the_list_pages_in_queue_order(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    ids = [client.submit("demo.echo", {"i": i})["request_id"] for i in range(7)]
+    batch = client.http.post(
+        "/v1/requests/batch", json={"requests": [{"type": "demo.echo", "payload": {"i": i}} for i in range(7, 10)]}
+    )
+    assert batch.status_code == 202
+    ids += [v["request_id"] for v in batch.json()["requests"]]
+    seen: list[dict[str, object]] = []
+    cursor = None
+    while True:
+        params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
+        page = client.http.get("/v1/requests", params=params).json()
+        seen += page["requests"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert [v["request_id"] for v in seen] == ids
+    sequences = [v["sequence"] for v in seen]
+    assert sequences == sorted(set(sequences))
+    assert client.http.get("/v1/requests", params={"status": "succeeded"}).json()["requests"] == []
+    assert client.http.get("/v1/requests", params={"cursor": "!!"}).status_code == 400
+
+
+def test_another_users_request_is_404(api: str, stack: Stack) -> None:
+    alice, bob = stack.client(api), stack.client(api)
+    request_id = alice.submit("demo.echo", {})["request_id"]
+    assert bob.http.get(f"/v1/requests/{request_id}").status_code == 404
+    assert bob.http.get(f"/v1/requests/{uuid.uuid4()}").status_code == 404
+    assert bob.http.get("/v1/requests").json()["requests"] == []
+
+
+def test_the_user_comes_from_the_token_only(api: str, stack: Stack) -> None:
+    alice, bob = stack.client(api), stack.client(api)
+    response = alice.http.post("/v1/requests", json={"type": "demo.echo", "payload": {}, "user_id": bob.user_id})
+    assert response.status_code == 422
+    view = alice.submit("demo.echo", {"user_id": bob.user_id})  # inside the payload it is just data
+    assert view["user_id"] == alice.user_id
+
+
+def test_20_concurrent_posts_with_one_key_make_one_request(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    body = {"type": "ledger.deposit", "payload": {"amount": 5}}
+    answers: list[httpx.Response] = []
+    start = threading.Barrier(20)
+
+    def post() -> None:
+        with httpx.Client(base_url=api, headers=client.http.headers, timeout=30) as http:
+            start.wait()
+            answers.append(http.post("/v1/requests", json=body, headers={"Idempotency-Key": "pay-42"}))
+
+    threads = [threading.Thread(target=post) for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for a in answers] == [202] * 20
+    assert len({a.json()["request_id"] for a in answers}) == 1
+    with stack.db() as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (1,)
+    assert len(read_topic(stack, stack.settings.requests_topic)) == 1
+    other = client.http.post(
+        "/v1/requests", json={"type": "ledger.deposit", "payload": {"amount": 6}}, headers={"Idempotency-Key": "pay-42"}
+    )
+    assert other.status_code == 422
+    assert other.json()["error"]["code"] == "idempotency_key_reused"
+
+
+def test_unknown_types_and_bad_payloads_are_422_and_change_nothing(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    for body, code in (
+        ({"type": "nope", "payload": {}}, "unknown_type"),
+        ({"type": "ledger.deposit", "payload": {"amount": -1}}, "invalid_payload"),
+        ({"type": "demo.sleep", "payload": {"ms": "10"}}, "invalid_payload"),
+        ({"type": "demo.echo", "payload": []}, "invalid_request"),
+        ({"payload": {}}, "invalid_request"),
+    ):
+        response = client.http.post("/v1/requests", json=body)
+        assert response.status_code == 422, body
+        assert response.json()["error"]["code"] == code
+    batch = client.http.post(
+        "/v1/requests/batch", json={"requests": [{"type": "demo.echo", "payload": {}}, {"type": "nope", "payload": {}}]}
+    )
+    assert batch.status_code == 422
+    with stack.db() as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (0,)
+    assert read_topic(stack, stack.settings.requests_topic) == []
+
+
+def test_oversized_bodies_and_payloads_are_413(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    huge = client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {"x": "a" * (2 << 20)}})
+    assert huge.status_code == 413
+    assert huge.json()["error"]["code"] == "payload_too_large"
+    big = client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {"x": "a" * (100 << 10)}})
+    assert big.status_code == 413
+    chunked = client.http.post(
+        "/v1/requests",
+        content=iter([b'{"type": "demo.echo", "payload": {"x": "', b"a" * (2 << 20), b'"}}']),
+        headers={"content-type": "application/json"},
+    )
+    assert chunked.status_code == 413
+    many = client.http.post("/v1/requests/batch", json={"requests": [{"type": "demo.echo", "payload": {}}] * 101})
+    assert many.status_code == 413
+    with stack.db() as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (0,)
+
+
+def test_errors_are_json_and_health_answers(api: str) -> None:
+    missing = httpx.get(f"{api}/nowhere")
+    assert missing.status_code == 404
+    assert missing.json()["error"]["code"] == "not_found"
+    assert httpx.get(f"{api}/healthz").json()["status"] == "ok"
+    ready = httpx.get(f"{api}/readyz").json()
+    assert ready == {"status": "ok", "checks": {"postgres": True, "kafka": True}}
+    assert "/v1/requests" in httpx.get(f"{api}/openapi.json").json()["paths"]
