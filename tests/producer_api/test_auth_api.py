@@ -62,7 +62,7 @@ def test_requests_need_a_valid_token(api: str, stack: Stack) -> None:
         "dev-only-secret-change-me-0123456789abcdef",
         algorithm="HS256",
     )
-    header, payload, signature = client.token.split(".")
+    header, _payload, signature = client.token.split(".")
     tampered = f"{header}.{jwt.encode({**claims, 'sub': str(uuid.uuid4())}, 'k' * 64).split('.')[1]}.{signature}"
     for headers in (
         {},

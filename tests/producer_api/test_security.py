@@ -77,7 +77,7 @@ def test_bad_tokens_are_refused(token: str) -> None:
 
 def test_a_tampered_payload_is_refused() -> None:
     token, _ = issue(SETTINGS, uuid.uuid4(), "user", "access")
-    header, payload, signature = token.split(".")
+    header, _payload, signature = token.split(".")
     forged = jwt.encode(_claims(role="admin"), "x" * 64, algorithm="HS256").split(".")[1]
     with pytest.raises(InvalidToken):
         decode(SETTINGS, f"{header}.{forged}.{signature}", "access")
