@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import uuid
+from typing import Any
 
 import httpx
 
@@ -36,7 +37,7 @@ def test_sequence_follows_acceptance_and_the_list_pages_in_queue_order(api: str,
     )
     assert batch.status_code == 202
     ids += [v["request_id"] for v in batch.json()["requests"]]
-    seen: list[dict[str, object]] = []
+    seen: list[dict[str, Any]] = []
     cursor = None
     while True:
         params = {"limit": 3} | ({"cursor": cursor} if cursor else {})
