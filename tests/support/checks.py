@@ -128,14 +128,20 @@ def _check_results(stack: Stack, report: Report, by_user: dict[str, list[dict[st
     return report
 
 
-def read_topic(stack: Stack, topic: str) -> list[dict[str, Any]]:
-    """Every record of `topic`, decoded as JSON, in partition order."""
+@dataclass(frozen=True)
+class Stored:
+    headers: dict[str, str]
+    value: bytes | None
+
+
+def read_messages(stack: Stack, topic: str) -> list[Stored]:
+    """Every record of `topic`, in partition order."""
     consumer = Consumer(
         {"bootstrap.servers": stack.services.kafka, "group.id": f"check-{uuid.uuid4()}", "enable.auto.commit": False}
     )
     try:
         metadata = consumer.list_topics(topic, timeout=10).topics[topic]
-        out: list[dict[str, Any]] = []
+        out: list[Stored] = []
         for partition in metadata.partitions:
             low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
             if high <= low:
@@ -146,8 +152,16 @@ def read_topic(stack: Stack, topic: str) -> list[dict[str, Any]]:
                 message = consumer.poll(10)
                 assert message is not None, f"{topic}[{partition}] stopped at {position} of {high}"
                 assert message.error() is None, message.error()
-                out.append(orjson.loads(message.value() or b"null"))
+                raw = message.headers() or []
+                items = raw.items() if isinstance(raw, dict) else raw
+                headers = {k: v.decode() if isinstance(v, bytes) else str(v) for k, v in items}
+                out.append(Stored(headers, message.value()))
                 position = (message.offset() or 0) + 1
         return out
     finally:
         consumer.close()
+
+
+def read_topic(stack: Stack, topic: str) -> list[dict[str, Any]]:
+    """Every record of `topic`, decoded as JSON, in partition order."""
+    return [orjson.loads(stored.value or b"null") for stored in read_messages(stack, topic)]
