@@ -4,6 +4,10 @@ Checkpoint order (never another): PostgreSQL commit → outgoing records deliver
 synchronously. A batch is finished before the next poll, so when a rebalance revokes partitions (only
 inside a poll) nothing of theirs is in flight. When PostgreSQL or Kafka fails mid-batch the batch is
 rewound and read again after a pause; offsets never pass a record whose outcome is not recorded.
+
+A commit refused because the group is rebalancing is kept pending, not rewound: the outcomes are
+recorded, so the offsets are committed after the rebalance (or in the revoke callback, before the
+partition moves), and the next owner does not read the batch again.
 """
 
 from __future__ import annotations
@@ -15,12 +19,15 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from stream_worker.ordering import Position, commit_points, rewind_points
+from stream_worker.ordering import Position, TopicPartitionKey, commit_points, rewind_points
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Outgoing, Processor, read
 from stream_worker.settings import WorkerSettings
 from userq.kafka import producer_config
 
 log = structlog.get_logger(__name__)
+
+# The group moved on while we committed: commit again after the rebalance, or leave it to the next owner.
+_REBALANCING = frozenset({KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS})
 
 
 class DeliveryFailed(RuntimeError):
@@ -33,6 +40,7 @@ class Worker:
         self._processor = processor
         self._stopping = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -62,6 +70,7 @@ class Worker:
         try:
             while not self._stopping.is_set():
                 messages = self._consumer.consume(self._settings.batch_max_records, self._settings.poll_timeout_s)
+                self._commit_pending()
                 batch = [self._inbound(m) for m in messages if self._is_record(m)]
                 if batch:
                     self._checkpoint(batch)
@@ -77,12 +86,14 @@ class Worker:
         try:
             outgoing = self._processor.process(self._connection(), batch)
             self._deliver(outgoing)
-            self._commit(positions)
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             log.warning("batch failed, will read it again", error=str(exc), records=len(batch))
             self._drop_connection()
             self._rewind(positions)
             self._stopping.wait(self._settings.infra_backoff_s)
+            return
+        self._pending.update(commit_points(positions))
+        self._commit_pending()
 
     def _deliver(self, outgoing: list[Outgoing]) -> None:
         failures: list[KafkaError] = []
@@ -102,11 +113,24 @@ class Worker:
         if remaining or failures:
             raise DeliveryFailed(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
 
-    def _commit(self, positions: list[Position]) -> None:
-        offsets = [TopicPartition(t, p, o) for (t, p), o in commit_points(positions).items()]
-        for tp in self._consumer.commit(offsets=offsets, asynchronous=False) or []:
+    def _commit_pending(self, only: set[TopicPartitionKey] | None = None) -> None:
+        """Commit the pending offsets (of `only` these partitions); keep them when the group is rebalancing."""
+        keys = [key for key in self._pending if only is None or key in only]
+        if not keys:
+            return
+        offsets = [TopicPartition(topic, partition, self._pending[(topic, partition)]) for topic, partition in keys]
+        try:
+            committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
+        except KafkaException as exc:
+            if exc.args[0].code() not in _REBALANCING:
+                raise
+            log.info("commit deferred: the group is rebalancing", partitions=[p for _, p in keys])
+            return
+        for tp in committed:
             if tp.error is not None:
                 raise KafkaException(tp.error)
+        for key in keys:
+            del self._pending[key]
 
     def _rewind(self, positions: list[Position]) -> None:
         assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -154,8 +178,18 @@ class Worker:
         log.info("partitions assigned", partitions=[p.partition for p in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Every batch is committed before the next poll, and callbacks run only inside a poll.
+        # Callbacks run only inside a poll, between batches: nothing of these partitions is in flight,
+        # but a commit that a rebalance refused may be pending. This is its last chance.
+        revoked = {(p.topic, p.partition) for p in partitions}
+        self._commit_pending(only=revoked)
+        self._forget(revoked)
         log.info("partitions revoked", partitions=[p.partition for p in partitions])
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        # Another worker owns them already: it reads our uncommitted records again, harmlessly.
+        self._forget({(p.topic, p.partition) for p in partitions})
         log.warning("partitions lost", partitions=[p.partition for p in partitions])
+
+    def _forget(self, partitions: set[TopicPartitionKey]) -> None:
+        for key in partitions & self._pending.keys():
+            del self._pending[key]

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-TopicPartition = tuple[str, int]
+TopicPartitionKey = tuple[str, int]
 
 
 @dataclass(frozen=True)
@@ -15,13 +15,13 @@ class Position:
     offset: int
 
 
-def commit_points(positions: Iterable[Position]) -> dict[TopicPartition, int]:
+def commit_points(positions: Iterable[Position]) -> dict[TopicPartitionKey, int]:
     """The offset to commit per partition once every record of the batch is done: the last one + 1.
 
     Raises when a partition's offsets are not increasing: a batch is read in partition order, and
     committing past a record that was not processed would lose it.
     """
-    points: dict[TopicPartition, int] = {}
+    points: dict[TopicPartitionKey, int] = {}
     for p in positions:
         key = (p.topic, p.partition)
         if key in points and p.offset < points[key]:
@@ -30,9 +30,9 @@ def commit_points(positions: Iterable[Position]) -> dict[TopicPartition, int]:
     return points
 
 
-def rewind_points(positions: Iterable[Position]) -> dict[TopicPartition, int]:
+def rewind_points(positions: Iterable[Position]) -> dict[TopicPartitionKey, int]:
     """The first offset per partition: where to seek so that an unfinished batch is read again."""
-    points: dict[TopicPartition, int] = {}
+    points: dict[TopicPartitionKey, int] = {}
     for p in positions:
         points.setdefault((p.topic, p.partition), p.offset)
     return points

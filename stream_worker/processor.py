@@ -91,7 +91,14 @@ class Processor:
                         offset=item.position.offset,
                     )
                     continue
-                if not row.status.terminal:
+                if row.status.terminal:
+                    log.info(
+                        "already terminal; announcing again",
+                        request_id=str(row.request_id),
+                        partition=item.position.partition,
+                        offset=item.position.offset,
+                    )
+                else:
                     row = rows[row.request_id] = self._run(conn, item.record, row)
                 outgoing.extend(self._announce(row, item))
         return outgoing
