@@ -17,9 +17,6 @@ class ApiSettings(CommonSettings):
     jwt_audience: str = Field("userq-api", description="`aud` of the tokens we issue and accept.")
     access_token_ttl_s: int = Field(900, ge=60, le=3600, description="Access token lifetime.")
     refresh_token_ttl_s: int = Field(14 * 86400, ge=3600, description="Refresh token lifetime.")
-    handler_modules: list[str] = Field(
-        ["stream_worker.handlers.builtin"], description="Modules that register request types."
-    )
     max_body_bytes: int = Field(1 << 20, ge=1024, description="Largest HTTP body; larger gets 413.")
     max_payload_bytes: int = Field(64 << 10, ge=128, description="Largest payload of one request (413).")
     max_batch_requests: int = Field(100, ge=1, le=1000, description="Most requests in one batch.")

@@ -15,9 +15,6 @@ class WorkerSettings(CommonSettings):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="Name of this worker in logs and Kafka's client.id.",
     )
-    handler_modules: list[str] = Field(
-        ["stream_worker.handlers.builtin"], description="Modules that register request handlers."
-    )
     batch_max_records: int = Field(500, ge=1, le=10_000, description="Records read per batch at most.")
     poll_timeout_s: float = Field(0.5, gt=0, le=10, description="How long one poll waits for records.")
     max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a request is dead-lettered.")

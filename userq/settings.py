@@ -33,6 +33,10 @@ class CommonSettings(BaseSettings):
         " moves users to other partitions and breaks their order.",
     )
     replication_factor: int = Field(1, ge=1, le=7, description="Replication factor of userq's topics.")
+    handler_modules: list[str] = Field(
+        ["stream_worker.handlers.builtin"],
+        description="Modules that register request types, imported by the API and the workers alike.",
+    )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")
     log_format: Literal["json", "console"] = Field("json", description="JSON lines, or coloured console.")
 
