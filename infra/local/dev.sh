@@ -20,6 +20,16 @@ stop_services() {
   "$here/postgres.sh" stop
 }
 
+# Ctrl-C may also have ended whatever reads our output (`make dev | tee log`): ignore SIGPIPE and write
+# errors while stopping, so that everything is stopped all the same.
+on_interrupt() {
+  trap '' INT TERM PIPE
+  set +e
+  log "stopping"
+  stop_services
+  exit 0
+}
+
 up() {
   mkdir -p "$run"
   "$here/postgres.sh" start
@@ -30,7 +40,7 @@ up() {
   for i in $(seq 1 "$workers"); do
     WORKER_ID="worker-$i" setsid "$py" -m stream_worker & echo $! > "$run/worker-$i.pid"
   done
-  trap 'echo; log "stopping"; stop_services; exit 0' INT TERM
+  trap on_interrupt INT TERM
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   cat <<MSG
 
