@@ -11,7 +11,7 @@ import structlog
 from stream_worker.consumer import Worker
 from stream_worker.handlers.registry import load, registry
 from stream_worker.outcomes import RetryPolicy
-from stream_worker.processor import Processor, Topics
+from stream_worker.processor import Policies, Processor, Topics
 from stream_worker.settings import WorkerSettings
 from userq.db import migrate
 from userq.kafka import ensure_topics
@@ -26,8 +26,17 @@ def main() -> int:
     ensure_topics(settings)
     processor = Processor(
         registry,
-        RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
-        Topics(results=settings.results_topic, dead_letters=settings.dlq_topic),
+        Policies(
+            retry=RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
+            dead_letter=settings.dead_letter_policy,
+            drain_limit=settings.drain_limit,
+        ),
+        Topics(
+            requests=settings.requests_topic,
+            retry=settings.retry_topic,
+            results=settings.results_topic,
+            dead_letters=settings.dlq_topic,
+        ),
     )
     worker = Worker(settings, processor)
 

@@ -5,6 +5,9 @@ synchronously. A batch is finished before the next poll, so when a rebalance rev
 inside a poll) nothing of theirs is in flight. When PostgreSQL or Kafka fails mid-batch the batch is
 rewound and read again after a pause; offsets never pass a record whose outcome is not recorded.
 
+The worker reads the requests topic and the retry topic in one group. Wake-ups from the retry topic wait
+in memory until due (`retry.Schedule`); their partition's commit point stays at the oldest one not done.
+
 A commit refused because the group is rebalancing is kept pending, not rewound: the outcomes are
 recorded, so the offsets are committed after the rebalance (or in the revoke callback, before the
 partition moves), and the next owner does not read the batch again.
@@ -12,15 +15,20 @@ partition moves), and the next owner does not read the batch again.
 
 from __future__ import annotations
 
+import os
+import signal
 import threading
+import time
 from typing import Any
 
 import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from stream_worker.ordering import Position, TopicPartitionKey, commit_points, rewind_points
+from stream_worker import store
+from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey, rewind_points
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Outgoing, Processor, read
+from stream_worker.retry import Schedule
 from stream_worker.settings import WorkerSettings
 from userq.kafka import producer_config
 
@@ -28,6 +36,8 @@ log = structlog.get_logger(__name__)
 
 # The group moved on while we committed: commit again after the rebalance, or leave it to the next owner.
 _REBALANCING = frozenset({KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS})
+# A wake-up that PostgreSQL says is early waits at least this long (clocks of two machines may differ).
+_MIN_DEFER_S = 0.05
 
 
 class DeliveryFailed(RuntimeError):
@@ -40,7 +50,11 @@ class Worker:
         self._processor = processor
         self._stopping = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        self._tracker = OffsetTracker()
+        self._schedule: Schedule[Inbound] = Schedule()
         self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
+        self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
+        self._db_commits = 0
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -53,47 +67,109 @@ class Worker:
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
-                "isolation.level": "read_committed",
             }
         )
-        self._producer = Producer(producer_config(settings, f"{settings.worker_id}-results"))
+        self._producer = Producer(producer_config(settings, f"{settings.worker_id}-out"))
 
     def stop(self) -> None:
         """Ask the loop to finish the batch in hand, commit it and leave the group."""
         self._stopping.set()
 
     def run(self) -> None:
-        self._consumer.subscribe(
-            [self._settings.requests_topic], on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost
-        )
-        log.info("worker started", group=self._settings.group_id, topic=self._settings.requests_topic)
+        topics = [self._settings.requests_topic, self._settings.retry_topic]
+        self._consumer.subscribe(topics, on_assign=self._on_assign, on_revoke=self._on_revoke, on_lost=self._on_lost)
+        log.info("worker started", group=self._settings.group_id, topics=topics)
         try:
             while not self._stopping.is_set():
-                messages = self._consumer.consume(self._settings.batch_max_records, self._settings.poll_timeout_s)
+                messages = self._consumer.consume(self._settings.batch_max_records, self._poll_timeout())
                 self._commit_pending()
-                batch = [self._inbound(m) for m in messages if self._is_record(m)]
+                batch = self._take(messages)
                 if batch:
                     self._checkpoint(batch)
+                self._flow_control()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once, not after a timeout
             self._producer.flush(self._settings.delivery_timeout_s)
-            if self._conn is not None:
-                self._conn.close()
+            self._drop_connection()
             log.info("worker stopped")
 
+    def _poll_timeout(self) -> float:
+        due = self._schedule.next_due()
+        if due is None:
+            return self._settings.poll_timeout_s
+        return min(self._settings.poll_timeout_s, max(0.0, due - time.time()))
+
+    def _take(self, messages: list[Message]) -> list[Inbound]:
+        """New records in partition order, then the wake-ups whose time has come."""
+        batch = []
+        now = time.time()
+        for message in messages:
+            if not self._is_record(message):
+                continue
+            item = self._inbound(message)
+            self._tracker.read(item.position)
+            if item.wakeup is not None and item.wakeup.due_at.timestamp() > now:
+                self._schedule.add(item.wakeup.due_at.timestamp(), item.position, item)
+            else:
+                batch.append(item)
+        room = self._settings.batch_max_records - len(batch)
+        return batch + (self._schedule.pop_due(now, room) if room > 0 else [])
+
     def _checkpoint(self, batch: list[Inbound]) -> None:
-        positions = [item.position for item in batch]
+        partitions = {item.position.key for item in batch}
         try:
-            outgoing = self._processor.process(self._connection(), batch)
-            self._deliver(outgoing)
+            conn = self._connection()
+            self._claim(conn, partitions)
+            processed = self._processor.process(conn, batch, {key: self._epochs[key] for key in partitions})
+            self._after_db_commit()
+            self._deliver(processed.outgoing)
+        except store.Fenced as exc:
+            log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
+            self._forget(partitions)
+            self._again(batch)  # if the group still gives us these partitions, we read them again
+            return
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
-            log.warning("batch failed, will read it again", error=str(exc), records=len(batch))
+            log.warning("batch failed, will run it again", error=str(exc), records=len(batch))
             self._drop_connection()
-            self._rewind(positions)
+            self._again(batch)
             self._stopping.wait(self._settings.infra_backoff_s)
             return
-        self._pending.update(commit_points(positions))
+        deferred = {item.position for item, _ in processed.deferred}
+        for item in batch:
+            if item.position not in deferred:
+                self._tracker.done(item.position)
+        for item, due in processed.deferred:
+            self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
+        self._pending.update(self._tracker.commit_points(partitions))
         self._commit_pending()
+
+    def _again(self, batch: list[Inbound]) -> None:
+        """Run the batch again: wake-ups from memory after the pause, new records by reading them again."""
+        retry_at = time.time() + self._settings.infra_backoff_s
+        fresh = []
+        for item in batch:
+            if item.wakeup is not None:
+                self._schedule.add(retry_at, item.position, item)
+            else:
+                fresh.append(item.position)
+        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        for (topic, partition), offset in rewind_points(fresh).items():
+            self._tracker.forget([(topic, partition)])
+            if (topic, partition) in assigned:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _claim(self, conn: psycopg.Connection[Any], partitions: set[TopicPartitionKey]) -> None:
+        unclaimed = sorted(partitions - self._epochs.keys())
+        if unclaimed:
+            with conn.transaction():
+                self._epochs.update(store.claim_partitions(conn, unclaimed, self._settings.worker_id))
+
+    def _after_db_commit(self) -> None:
+        """Fault injection for the tests (off unless FAULT_KILL_AFTER_DB_COMMITS is set): die right here."""
+        self._db_commits += 1
+        if self._db_commits == self._settings.fault_kill_after_db_commits:
+            log.warning("fault injection: SIGKILL between the PostgreSQL commit and the offset commit")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     def _deliver(self, outgoing: list[Outgoing]) -> None:
         failures: list[KafkaError] = []
@@ -132,19 +208,26 @@ class Worker:
         for key in keys:
             del self._pending[key]
 
-    def _rewind(self, positions: list[Position]) -> None:
-        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
-        for (topic, partition), offset in rewind_points(positions).items():
-            if (topic, partition) in assigned:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
+    def _flow_control(self) -> None:
+        """Stop reading wake-ups while too many wait in memory; the schedule's size stays bounded."""
+        retry_partitions = [tp for tp in self._consumer.assignment() if tp.topic == self._settings.retry_topic]
+        if not retry_partitions:
+            return
+        if len(self._schedule) >= self._settings.max_scheduled_wakeups:
+            self._consumer.pause(retry_partitions)
+        elif len(self._schedule) < self._settings.max_scheduled_wakeups // 2:
+            self._consumer.resume(retry_partitions)
 
     def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed:
+            timeout_ms = int(self._settings.db_idle_in_transaction_timeout_s * 1000)
             self._conn = psycopg.connect(
                 self._settings.database_url,
                 autocommit=True,
                 application_name=self._settings.worker_id,
                 connect_timeout=5,
+                # a worker frozen mid-transaction (a zombie) must not hold users' locks for ever
+                options=f"-c idle_in_transaction_session_timeout={timeout_ms}",
             )
         return self._conn
 
@@ -162,8 +245,7 @@ class Worker:
         log.warning("consumer error", error=str(error))
         return False
 
-    @staticmethod
-    def _inbound(message: Message) -> Inbound:
+    def _inbound(self, message: Message) -> Inbound:
         topic, partition, offset = message.topic(), message.partition(), message.offset()
         assert topic is not None and partition is not None and offset is not None  # set on every record
         headers = message.headers()
@@ -172,10 +254,11 @@ class Worker:
             message.key(),
             message.value(),
             list(headers.items()) if isinstance(headers, dict) else headers,
+            self._settings.retry_topic,
         )
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        log.info("partitions assigned", partitions=[p.partition for p in partitions])
+        log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Callbacks run only inside a poll, between batches: nothing of these partitions is in flight,
@@ -183,13 +266,17 @@ class Worker:
         revoked = {(p.topic, p.partition) for p in partitions}
         self._commit_pending(only=revoked)
         self._forget(revoked)
-        log.info("partitions revoked", partitions=[p.partition for p in partitions])
+        log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another worker owns them already: it reads our uncommitted records again, harmlessly.
         self._forget({(p.topic, p.partition) for p in partitions})
-        log.warning("partitions lost", partitions=[p.partition for p in partitions])
+        log.warning("partitions lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
         for key in partitions & self._pending.keys():
             del self._pending[key]
+        for key in partitions & self._epochs.keys():
+            del self._epochs[key]
+        self._tracker.forget(partitions)
+        self._schedule.drop(partitions)

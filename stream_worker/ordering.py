@@ -1,4 +1,9 @@
-"""Offsets of a batch (pure): where to commit after it, and where to rewind when it must run again."""
+"""Offsets (pure): what may be committed, and where to rewind a batch that must run again.
+
+A partition's commit point is its lowest offset that was read and is not done yet, or, when everything
+read is done, one past the last record read. So the committed offset never passes an unfinished record,
+also when records finish out of order (wake-ups that wait for their due time).
+"""
 
 from __future__ import annotations
 
@@ -8,31 +13,48 @@ from dataclasses import dataclass
 TopicPartitionKey = tuple[str, int]
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, order=True)
 class Position:
     topic: str
     partition: int
     offset: int
 
+    @property
+    def key(self) -> TopicPartitionKey:
+        return (self.topic, self.partition)
 
-def commit_points(positions: Iterable[Position]) -> dict[TopicPartitionKey, int]:
-    """The offset to commit per partition once every record of the batch is done: the last one + 1.
 
-    Raises when a partition's offsets are not increasing: a batch is read in partition order, and
-    committing past a record that was not processed would lose it.
-    """
-    points: dict[TopicPartitionKey, int] = {}
-    for p in positions:
-        key = (p.topic, p.partition)
-        if key in points and p.offset < points[key]:
-            raise ValueError(f"offsets of {key} go backwards at {p.offset}")
-        points[key] = p.offset + 1
-    return points
+class OffsetTracker:
+    def __init__(self) -> None:
+        self._open: dict[TopicPartitionKey, set[int]] = {}
+        self._next: dict[TopicPartitionKey, int] = {}
+
+    def read(self, position: Position) -> None:
+        """A record was handed to us; it stays open until `done`."""
+        self._open.setdefault(position.key, set()).add(position.offset)
+        self._next[position.key] = max(self._next.get(position.key, 0), position.offset + 1)
+
+    def done(self, position: Position) -> None:
+        self._open.get(position.key, set()).discard(position.offset)
+
+    def commit_points(self, partitions: Iterable[TopicPartitionKey]) -> dict[TopicPartitionKey, int]:
+        points = {}
+        for key in partitions:
+            if key in self._next:
+                still_open = self._open.get(key)
+                points[key] = min(still_open) if still_open else self._next[key]
+        return points
+
+    def forget(self, partitions: Iterable[TopicPartitionKey]) -> None:
+        """The partitions went to another worker, or will be read again from their committed offset."""
+        for key in partitions:
+            self._open.pop(key, None)
+            self._next.pop(key, None)
 
 
 def rewind_points(positions: Iterable[Position]) -> dict[TopicPartitionKey, int]:
     """The first offset per partition: where to seek so that an unfinished batch is read again."""
     points: dict[TopicPartitionKey, int] = {}
-    for p in positions:
-        points.setdefault((p.topic, p.partition), p.offset)
+    for p in sorted(positions):
+        points.setdefault(p.key, p.offset)
     return points

@@ -1,16 +1,27 @@
-"""Runs one polled batch against PostgreSQL: every outcome, and every handler's effect, in one transaction.
+"""Runs one batch against PostgreSQL: every outcome, and every handler's effect, in one transaction.
 
-The caller commits the batch's offsets only after `process` has returned (the transaction committed) and
-the outgoing records it returned are delivered. Replaying a batch is harmless: a request that is already
-terminal is not run again, only announced again.
+A batch holds records of the requests topic (new requests) and wake-ups from the retry topic that are
+due. For each user, under the lock of the user's queue row:
+
+- a new request runs when nothing of the user's is held or parked, and is parked otherwise (it waits in
+  PostgreSQL; its offset is committed with the batch, so other users on the partition move on);
+- a transient failure makes the request `retrying`, holds the user, and publishes a wake-up on the
+  retry topic for its due time;
+- when the hold lifts (the retry succeeded, or was dead-lettered under the 'continue' policy) the user's
+  parked requests run, in order, before anything newer of theirs;
+- a dead letter under the 'halt' policy keeps the user held until an operator acts.
+
+The caller commits offsets only after `process` returned (the transaction committed) and the outgoing
+records it returned are delivered. Replaying a batch is harmless: a terminal request is not run again,
+only announced again; a stale wake-up finds nothing to do.
 """
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
@@ -18,12 +29,12 @@ import structlog
 from pydantic import ValidationError
 
 from schemas import records as wire
-from schemas.lifecycle import Status
-from schemas.records import Headers, RequestRecord, ResultEvent
+from schemas.lifecycle import Status, transition
+from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
 from stream_worker import store
-from stream_worker.handlers.registry import Context, Registry, UnknownType, describe
-from stream_worker.ordering import Position
-from stream_worker.outcomes import DeadLetter, Outcome, Retry, RetryPolicy, Succeeded, decide
+from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, UnknownType, describe
+from stream_worker.ordering import Position, TopicPartitionKey
+from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
 
 log = structlog.get_logger(__name__)
 
@@ -39,6 +50,7 @@ class Inbound:
     value: bytes | None
     headers: Headers
     record: RequestRecord | None
+    wakeup: RetryRecord | None = None  # set for records of the retry topic
     problem: str | None = None
 
 
@@ -52,111 +64,60 @@ class Outgoing:
 
 @dataclass(frozen=True)
 class Topics:
+    requests: str
+    retry: str
     results: str
     dead_letters: str
 
 
+@dataclass(frozen=True)
+class Policies:
+    retry: RetryPolicy
+    dead_letter: DeadLetterPolicy
+    drain_limit: int  # parked requests run in one transaction at most; the rest get a wake-up
+
+
+@dataclass
+class Processed:
+    outgoing: list[Outgoing] = field(default_factory=list)
+    deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
+
+
 class Processor:
-    def __init__(
-        self,
-        registry: Registry,
-        policy: RetryPolicy,
-        topics: Topics,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
+    def __init__(self, registry: Registry, policies: Policies, topics: Topics) -> None:
         self._registry = registry
-        self._policy = policy
-        self._topics = topics
-        self._sleep = sleep
+        self.policies = policies
+        self.topics = topics
 
-    def process(self, conn: store.Conn, batch: list[Inbound]) -> list[Outgoing]:
-        """Record the outcome of every record in `batch`, in order; return what to publish."""
-        requests = [item.record for item in batch if item.record is not None]
-        outgoing: list[Outgoing] = []
+    def process(self, conn: store.Conn, batch: list[Inbound], epochs: dict[TopicPartitionKey, int]) -> Processed:
+        """Record the outcome of every record in `batch`, in order; return what to publish and defer."""
         with conn.transaction():
-            if requests:
-                store.wait_for_acceptance(conn, requests)
-            rows = store.lock_requests(conn, [r.request_id for r in requests])
-            for item in batch:
-                if item.record is None:
-                    outgoing.append(self._unreadable(item))
-                    continue
-                row = rows.get(item.record.request_id)
-                if row is None:
-                    log.warning(
-                        "record was never accepted; not run",
-                        request_id=str(item.record.request_id),
-                        user_id=str(item.record.user_id),
-                        partition=item.position.partition,
-                        offset=item.position.offset,
-                    )
-                    continue
-                if row.status.terminal:
-                    log.info(
-                        "already terminal; announcing again",
-                        request_id=str(row.request_id),
-                        partition=item.position.partition,
-                        offset=item.position.offset,
-                    )
-                else:
-                    row = rows[row.request_id] = self._run(conn, item.record, row)
-                outgoing.extend(self._announce(row, item))
-        return outgoing
-
-    def _run(self, conn: store.Conn, record: RequestRecord, row: store.RequestRow) -> store.RequestRow:
-        started_at = store.now(conn)
-        attempt = row.attempts
-        with structlog.contextvars.bound_contextvars(
-            request_id=str(record.request_id), user_id=str(record.user_id), trace_id=record.trace_id
-        ):
-            while True:
-                attempt += 1
-                outcome = self._attempt(conn, record, attempt)
-                if not isinstance(outcome, Retry):
-                    break
-                # Until requests are parked on the retry topic, a transient failure is retried in place.
-                log.info("attempt failed, retrying", attempt=attempt, delay=outcome.delay, error=outcome.error)
-                self._sleep(outcome.delay)
-            if isinstance(outcome, Succeeded):
-                return store.finish(conn, row.request_id, Status.SUCCEEDED, attempt, started_at, outcome.result, None)
-            log.warning("request dead-lettered", attempt=attempt, cause=outcome.cause, error=outcome.error)
-            return store.finish(
+            if epochs:
+                store.check_epochs(conn, epochs)
+            fresh = [item.record for item in batch if item.record is not None and item.wakeup is None]
+            if fresh:
+                store.wait_for_acceptance(conn, fresh)
+            records = [item.record for item in batch if item.record is not None]
+            unit = _Transaction(
+                self,
                 conn,
-                row.request_id,
-                Status.DEAD_LETTERED,
-                attempt,
-                started_at,
-                None,
-                {**outcome.error, "cause": outcome.cause},
+                store.lock_queues(conn, [r.user_id for r in records]),
+                store.lock_requests(conn, [r.request_id for r in records]),
             )
+            for item in batch:
+                unit.handle(item)
+        return unit.processed
 
-    def _attempt(self, conn: store.Conn, record: RequestRecord, attempt: int) -> Outcome:
-        """Run the handler once, in a savepoint so that a failed attempt leaves no effect behind."""
+    def request_type(self, name: str) -> RequestType[Any] | None:
         try:
-            request_type = self._registry.get(record.type)
-            payload = request_type.parse(record.payload)
+            return self._registry.get(name)
         except UnknownType:
-            return DeadLetter("invalid", {"kind": "invalid", "message": f"unknown type {record.type!r}"})
-        except ValidationError as exc:
-            return DeadLetter("invalid", {"kind": "invalid", "message": f"invalid payload: {describe(exc)}"})
-        context = Context(record.request_id, record.user_id, attempt, conn)
-        try:
-            with conn.transaction():
-                result = request_type.run(context, payload)
-                if not isinstance(result, dict):
-                    raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
-                orjson.dumps(result)
-        except INFRASTRUCTURE_ERRORS:
-            raise
-        except Exception as exc:  # a handler's failure, whatever it is, is an outcome
-            return decide(exc, attempt, self._policy)
-        return Succeeded(result)
+            return None
 
-    def _announce(self, row: store.RequestRow, item: Inbound) -> list[Outgoing]:
+    def announcements(self, row: store.RequestRow) -> list[Outgoing]:
         """The result event of a terminal request, and its dead letter when it has one."""
         assert row.processed_seq is not None
         assert row.completed_at is not None
-        key = str(row.user_id).encode()
         event = ResultEvent(
             event_id=ResultEvent.make_event_id(row.request_id, row.status),
             request_id=row.request_id,
@@ -171,63 +132,265 @@ class Processor:
             completed_at=row.completed_at,
             trace_id=row.trace_id,
         )
-        out = [
-            Outgoing(
-                self._topics.results,
-                key,
-                wire.encode(event),
-                [
-                    (wire.CONTENT_TYPE_HEADER, wire.RESULT_CONTENT_TYPE.encode()),
-                    (wire.TRACE_HEADER, row.trace_id.encode()),
-                ],
-            )
-        ]
+        key = str(row.user_id).encode()
+        out = [Outgoing(self.topics.results, key, wire.encode(event), _headers(wire.RESULT_CONTENT_TYPE, row.trace_id))]
         if row.status is Status.DEAD_LETTERED:
             error = row.error or {}
+            origin = Position(self.topics.requests, row.kafka_partition or 0, row.sequence or 0)
             out.append(
-                self._dead_letter(
-                    item,
+                self.dead_letter(
+                    origin,
+                    key,
+                    wire.encode(row.as_record()),
+                    _headers(wire.REQUEST_CONTENT_TYPE, row.trace_id),
                     str(error.get("cause", "permanent")),
                     str(error.get("message", "")),
                     row.attempts,
-                    row.completed_at,
+                    row.first_failed_at,
+                    row.last_failed_at,
                 )
             )
         return out
 
-    def _unreadable(self, item: Inbound) -> Outgoing:
+    def wakeup(self, row: store.RequestRow) -> Outgoing:
+        """A wake-up on the retry topic for `row`: its retry when due, or the drain of a parked request."""
+        due = row.next_attempt_at or row.accepted_at
+        record = RetryRecord(
+            request=row.as_record(),
+            attempt=row.attempts + 1,
+            due_at=due,
+            first_failed_at=row.first_failed_at or due,
+            last_error=str((row.error or {}).get("message", "")),
+        )
+        return Outgoing(
+            self.topics.retry,
+            str(row.user_id).encode(),
+            wire.encode(record),
+            _headers(wire.RETRY_CONTENT_TYPE, row.trace_id),
+        )
+
+    def dead_letter_of_unreadable(self, item: Inbound) -> Outgoing:
         log.warning(
             "unreadable record dead-lettered",
+            topic=item.position.topic,
             partition=item.position.partition,
             offset=item.position.offset,
             problem=item.problem,
         )
-        return self._dead_letter(item, "unprocessable", item.problem or "", 0, None)
+        return self.dead_letter(
+            item.position, item.key, item.value, item.headers, "unprocessable", item.problem or "", 0, None, None
+        )
 
-    def _dead_letter(
-        self, item: Inbound, cause: str, error: str, attempts: int, failed_at: datetime | None
+    def dead_letter(
+        self,
+        origin: Position,
+        key: bytes | None,
+        value: bytes | None,
+        headers: Headers,
+        cause: str,
+        error: str,
+        attempts: int,
+        first_failed_at: datetime | None,
+        last_failed_at: datetime | None,
     ) -> Outgoing:
-        when = (failed_at.isoformat() if failed_at else "").encode()
-        headers: Headers = [
-            *item.headers,
-            (wire.DLQ_CAUSE, cause.encode()),
-            (wire.DLQ_ERROR, error.encode()[:1000]),
-            (wire.DLQ_ATTEMPTS, str(attempts).encode()),
-            (wire.DLQ_FIRST_FAILED_AT, when),
-            (wire.DLQ_LAST_FAILED_AT, when),
-            (wire.DLQ_ORIGIN_TOPIC, item.position.topic.encode()),
-            (wire.DLQ_ORIGIN_PARTITION, str(item.position.partition).encode()),
-            (wire.DLQ_ORIGIN_OFFSET, str(item.position.offset).encode()),
-        ]
-        return Outgoing(self._topics.dead_letters, item.key, item.value, headers)
+        def when(moment: datetime | None) -> bytes:
+            return (moment.isoformat() if moment else "").encode()
+
+        return Outgoing(
+            self.topics.dead_letters,
+            key,
+            value,
+            [
+                *headers,
+                (wire.DLQ_CAUSE, cause.encode()),
+                (wire.DLQ_ERROR, error.encode()[:1000]),
+                (wire.DLQ_ATTEMPTS, str(attempts).encode()),
+                (wire.DLQ_FIRST_FAILED_AT, when(first_failed_at)),
+                (wire.DLQ_LAST_FAILED_AT, when(last_failed_at)),
+                (wire.DLQ_ORIGIN_TOPIC, origin.topic.encode()),
+                (wire.DLQ_ORIGIN_PARTITION, str(origin.partition).encode()),
+                (wire.DLQ_ORIGIN_OFFSET, str(origin.offset).encode()),
+            ],
+        )
 
 
-def read(position: Position, key: bytes | None, value: bytes | None, headers: Headers | None) -> Inbound:
+class _Transaction:
+    """The decisions of one batch transaction, with the queue and request rows it has locked."""
+
+    def __init__(
+        self,
+        processor: Processor,
+        conn: store.Conn,
+        queues: dict[UUID, store.Queue],
+        rows: dict[UUID, store.RequestRow],
+    ) -> None:
+        self.p = processor
+        self.conn = conn
+        self.queues = queues
+        self.rows = rows
+        self.processed = Processed()
+
+    def handle(self, item: Inbound) -> None:
+        if item.record is None:
+            self.emit(self.p.dead_letter_of_unreadable(item))
+            return
+        row = self.rows.get(item.record.request_id)
+        if row is None or item.record.user_id not in self.queues:
+            if item.wakeup is None:
+                log.warning(
+                    "record was never accepted; not run",
+                    request_id=str(item.record.request_id),
+                    user_id=str(item.record.user_id),
+                    partition=item.position.partition,
+                    offset=item.position.offset,
+                )
+            return
+        with structlog.contextvars.bound_contextvars(
+            request_id=str(row.request_id), user_id=str(row.user_id), trace_id=row.trace_id
+        ):
+            if item.wakeup is None:
+                self.arrive(row, item)
+            else:
+                self.wake(row, item)
+
+    def arrive(self, row: store.RequestRow, item: Inbound) -> None:
+        """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
+        if row.status.terminal:
+            log.info(
+                "already terminal; announcing again", partition=item.position.partition, offset=item.position.offset
+            )
+            self.announce(row)
+        elif row.status is Status.RETRYING:
+            self.emit(self.p.wakeup(row))  # its wake-up may not have been delivered before a crash
+        elif self.is_held(row.user_id) or store.has_parked(self.conn, row.user_id):
+            if not row.parked:
+                store.park(self.conn, row.request_id)
+                row.parked = True
+                log.info("parked behind the user's held request", held_by=str(self.queues[row.user_id].held_by))
+        else:
+            self.execute(row)
+
+    def wake(self, row: store.RequestRow, item: Inbound) -> None:
+        """A wake-up from the retry topic: run the retry when due, or resume the user's parked requests."""
+        now = store.now(self.conn)
+        if row.status is Status.RETRYING:
+            assert row.next_attempt_at is not None
+            if row.next_attempt_at > now:
+                self.processed.deferred.append((item, row.next_attempt_at))
+            else:
+                self.execute(row)
+        elif not self.is_held(row.user_id):
+            self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
+
+    def execute(self, row: store.RequestRow) -> None:
+        """One attempt of `row`, its outcome recorded; then the user's parked requests if it freed them."""
+        transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
+        request_type = self.p.request_type(row.type)
+        started_at = store.now(self.conn)
+        attempt = row.attempts + 1
+        outcome = self.attempt(row, request_type, attempt)
+        user_id = row.user_id
+        if isinstance(outcome, Succeeded):
+            row = store.finish(self.conn, row.request_id, Status.SUCCEEDED, attempt, started_at, outcome.result, None)
+            self.release(user_id, row.request_id)
+        elif isinstance(outcome, DeadLetter):
+            error = {**outcome.error, "cause": outcome.cause}
+            row = store.finish(self.conn, row.request_id, Status.DEAD_LETTERED, attempt, started_at, None, error)
+            policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
+            log.warning(
+                "request dead-lettered", attempt=attempt, cause=outcome.cause, policy=policy, error=outcome.error
+            )
+            if policy == "halt":
+                self.hold(user_id, row.request_id, "halted")
+            else:
+                self.release(user_id, row.request_id)
+        else:
+            row = store.schedule_retry(self.conn, row.request_id, attempt, started_at, outcome.delay, outcome.error)
+            log.info(
+                "attempt failed; retry scheduled", attempt=attempt, delay=round(outcome.delay, 3), error=outcome.error
+            )
+            self.hold(user_id, row.request_id, "retrying")
+            self.emit(self.p.wakeup(row))
+        self.rows[row.request_id] = row
+        if row.status.terminal:
+            self.announce(row)
+            if not self.is_held(user_id):
+                self.drain(user_id)
+
+    def attempt(self, row: store.RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
+        """Run the handler once, in a savepoint so that a failed attempt leaves no effect behind."""
+        if request_type is None:
+            return DeadLetter("invalid", {"kind": "invalid", "message": f"unknown type {row.type!r}"})
+        try:
+            payload = request_type.parse(row.payload)
+        except ValidationError as exc:
+            return DeadLetter("invalid", {"kind": "invalid", "message": f"invalid payload: {describe(exc)}"})
+        policy = self.p.policies.retry
+        if request_type.max_attempts is not None:
+            policy = RetryPolicy(request_type.max_attempts, policy.base_delay, policy.max_delay)
+        try:
+            with self.conn.transaction():
+                result = request_type.run(Context(row.request_id, row.user_id, attempt, self.conn), payload)
+                if not isinstance(result, dict):
+                    raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
+                orjson.dumps(result)
+        except INFRASTRUCTURE_ERRORS:
+            raise
+        except Exception as exc:  # a handler's failure, whatever it is, is an outcome
+            return decide(exc, attempt, policy)
+        return Succeeded(result)
+
+    def drain(self, user_id: UUID) -> None:
+        """Run the user's parked requests in order, until one holds the user again or the limit is hit."""
+        for _ in range(self.p.policies.drain_limit):
+            if self.is_held(user_id):
+                return
+            row = store.next_parked(self.conn, user_id)
+            if row is None:
+                return
+            self.rows[row.request_id] = row
+            with structlog.contextvars.bound_contextvars(request_id=str(row.request_id), trace_id=row.trace_id):
+                self.execute(row)
+        row = store.next_parked(self.conn, user_id)
+        if row is not None and not self.is_held(user_id):
+            self.emit(self.p.wakeup(row))  # the rest in a later transaction, still before anything newer
+
+    def is_held(self, user_id: UUID) -> bool:
+        return self.queues[user_id].held_by is not None
+
+    def hold(self, user_id: UUID, request_id: UUID, reason: store.HoldReason) -> None:
+        store.hold(self.conn, user_id, request_id, reason)
+        self.queues[user_id] = store.Queue(user_id, request_id, reason)
+
+    def release(self, user_id: UUID, request_id: UUID) -> None:
+        if store.release(self.conn, user_id, request_id):
+            self.queues[user_id] = store.Queue(user_id, None, None)
+
+    def announce(self, row: store.RequestRow) -> None:
+        self.processed.outgoing.extend(self.p.announcements(row))
+
+    def emit(self, out: Outgoing) -> None:
+        self.processed.outgoing.append(out)
+
+
+def _headers(content_type: str, trace_id: str) -> Headers:
+    return [(wire.CONTENT_TYPE_HEADER, content_type.encode()), (wire.TRACE_HEADER, trace_id.encode())]
+
+
+def read(
+    position: Position, key: bytes | None, value: bytes | None, headers: Headers | None, retry_topic: str
+) -> Inbound:
     """Parse a consumed record; an unreadable one comes back with `problem` set, never raised."""
+    headers = list(headers or [])
+    wakeup: RetryRecord | None = None
     try:
-        record = wire.decode(RequestRecord, value)
+        if position.topic == retry_topic:
+            wakeup = wire.decode(RetryRecord, value)
+            record = wakeup.request
+        else:
+            record = wire.decode(RequestRecord, value)
     except wire.UnprocessableRecord as exc:
-        return Inbound(position, key, value, list(headers or []), None, str(exc))
+        return Inbound(position, key, value, headers, None, problem=str(exc))
     if key is not None and key != str(record.user_id).encode():
-        return Inbound(position, key, value, list(headers or []), None, "the key is not the record's user_id")
-    return Inbound(position, key, value, list(headers or []), record)
+        return Inbound(position, key, value, headers, None, problem="the key is not the record's user_id")
+    return Inbound(position, key, value, headers, record, wakeup)

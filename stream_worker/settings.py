@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import socket
+from typing import Literal
 
 from pydantic import Field
 
@@ -28,3 +29,18 @@ class WorkerSettings(CommonSettings):
     )
     infra_backoff_s: float = Field(1.0, gt=0, description="Wait before re-running a batch after an outage.")
     delivery_timeout_s: float = Field(30.0, gt=0, description="How long results may take to be delivered.")
+    dead_letter_policy: Literal["continue", "halt"] = Field(
+        "continue",
+        description="After a dead letter: 'continue' runs the user's later requests, 'halt' holds them until an"
+        " operator redrives or discards it. Request types may override it.",
+    )
+    drain_limit: int = Field(200, ge=1, description="Parked requests run in one transaction at most.")
+    max_scheduled_wakeups: int = Field(
+        10_000, ge=10, description="Wake-ups held in memory at most; reading the retry topic pauses above it."
+    )
+    db_idle_in_transaction_timeout_s: float = Field(
+        30.0, gt=0, description="PostgreSQL ends a worker's transaction idle this long (a frozen worker)."
+    )
+    fault_kill_after_db_commits: int = Field(
+        0, ge=0, description="Testing only: SIGKILL itself after this many batch commits, before the offsets."
+    )

@@ -1,10 +1,14 @@
-"""The worker's PostgreSQL statements. Every function runs inside the caller's transaction."""
+"""The worker's PostgreSQL statements. Every function runs inside the caller's transaction.
+
+Lock order, everywhere (worker and operator actions alike): partition epochs (shared), then user queues
+by user_id, then requests. Keeping one order means two workers never wait on each other in a circle.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 from uuid import UUID
 
 import psycopg
@@ -13,8 +17,10 @@ from psycopg.types.json import Jsonb
 
 from schemas.lifecycle import Status
 from schemas.records import RequestRecord
+from stream_worker.ordering import TopicPartitionKey
 
 Conn = psycopg.Connection[Any]
+HoldReason = Literal["retrying", "halted"]
 
 
 @dataclass
@@ -22,21 +28,81 @@ class RequestRow:
     request_id: UUID
     user_id: UUID
     type: str
+    payload: dict[str, Any]
     status: Status
     attempts: int
     result: dict[str, Any] | None
     error: dict[str, Any] | None
-    sequence: int | None
-    processed_seq: int | None
+    accepted_at: datetime
+    started_at: datetime | None
     completed_at: datetime | None
+    sequence: int | None
+    kafka_partition: int | None
+    processed_seq: int | None
+    parked: bool
+    next_attempt_at: datetime | None
+    first_failed_at: datetime | None
+    last_failed_at: datetime | None
     trace_id: str
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
 
+    def as_record(self) -> RequestRecord:
+        return RequestRecord(
+            request_id=self.request_id,
+            user_id=self.user_id,
+            type=self.type,
+            payload=self.payload,
+            accepted_at=self.accepted_at,
+            trace_id=self.trace_id,
+        )
 
-_COLUMNS = """request_id, user_id, type, status, attempts, result, error, sequence, processed_seq,
-              completed_at, trace_id"""
+
+@dataclass
+class Queue:
+    user_id: UUID
+    held_by: UUID | None
+    hold_reason: HoldReason | None
+
+
+_COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
+              completed_at, sequence, kafka_partition, processed_seq, parked, next_attempt_at, first_failed_at,
+              last_failed_at, trace_id"""
+
+
+class Fenced(Exception):
+    """Another worker took one of the batch's partitions over: this worker must write nothing."""
+
+
+def claim_partitions(conn: Conn, partitions: list[TopicPartitionKey], owner: str) -> dict[TopicPartitionKey, int]:
+    """Bump each partition's epoch and make it ours; an older owner's next batch is then refused."""
+    rows = conn.execute(
+        """insert into partition_owners (topic, partition, epoch, owner)
+           select t, p, 1, %s from unnest(%s::text[], %s::int[]) as x(t, p)
+           on conflict (topic, partition)
+           do update set epoch = partition_owners.epoch + 1, owner = excluded.owner
+           returning topic, partition, epoch""",
+        (owner, [t for t, _ in partitions], [p for _, p in partitions]),
+    ).fetchall()
+    return {(topic, partition): epoch for topic, partition, epoch in rows}
+
+
+def check_epochs(conn: Conn, epochs: dict[TopicPartitionKey, int]) -> None:
+    """Raise `Fenced` unless every partition is still at our epoch; hold them so until we commit."""
+    keys = sorted(epochs)
+    rows = conn.execute(
+        """select o.topic, o.partition, o.epoch
+             from partition_owners o join unnest(%s::text[], %s::int[]) as x(t, p)
+               on o.topic = x.t and o.partition = x.p
+            order by o.topic, o.partition
+              for share of o""",
+        ([t for t, _ in keys], [p for _, p in keys]),
+    ).fetchall()
+    current = {(topic, partition): epoch for topic, partition, epoch in rows}
+    moved = [key for key in keys if current.get(key) != epochs[key]]
+    if moved:
+        raise Fenced(f"partitions {moved} have a newer owner")
 
 
 def wait_for_acceptance(conn: Conn, records: list[RequestRecord]) -> None:
@@ -60,6 +126,24 @@ def wait_for_acceptance(conn: Conn, records: list[RequestRecord]) -> None:
         conn.execute("delete from requests where request_id = any(%s)", ([row[0] for row in inserted],))
 
 
+def lock_queues(conn: Conn, user_ids: list[UUID]) -> dict[UUID, Queue]:
+    """The queues of these users (created on first use), locked for this transaction."""
+    ids = sorted(set(user_ids))
+    conn.execute(
+        """insert into user_queues (user_id)
+           select u.user_id from users u where u.user_id = any(%s)
+           on conflict (user_id) do nothing""",
+        (ids,),
+    )
+    with conn.cursor(row_factory=class_row(Queue)) as cur:
+        rows = cur.execute(
+            """select user_id, held_by, hold_reason from user_queues
+                where user_id = any(%s) order by user_id for update""",
+            (ids,),
+        ).fetchall()
+    return {row.user_id: row for row in rows}
+
+
 def lock_requests(conn: Conn, request_ids: list[UUID]) -> dict[UUID, RequestRow]:
     """The rows of these requests, locked for this transaction; unknown ids are absent."""
     with conn.cursor(row_factory=class_row(RequestRow)) as cur:
@@ -68,6 +152,60 @@ def lock_requests(conn: Conn, request_ids: list[UUID]) -> dict[UUID, RequestRow]
             (request_ids,),
         ).fetchall()
     return {row.request_id: row for row in rows}
+
+
+def has_parked(conn: Conn, user_id: UUID) -> bool:
+    row = conn.execute("select exists (select 1 from requests where user_id = %s and parked)", (user_id,)).fetchone()
+    return bool(row and row[0])
+
+
+def next_parked(conn: Conn, user_id: UUID) -> RequestRow | None:
+    """The user's earliest parked request, locked."""
+    with conn.cursor(row_factory=class_row(RequestRow)) as cur:
+        return cur.execute(
+            f"""select {_COLUMNS} from requests where user_id = %s and parked
+                 order by sequence limit 1 for update""",
+            (user_id,),
+        ).fetchone()
+
+
+def park(conn: Conn, request_id: UUID) -> None:
+    conn.execute("update requests set parked = true where request_id = %s", (request_id,))
+
+
+def hold(conn: Conn, user_id: UUID, request_id: UUID, reason: HoldReason) -> None:
+    conn.execute(
+        "update user_queues set held_by = %s, hold_reason = %s where user_id = %s", (request_id, reason, user_id)
+    )
+
+
+def release(conn: Conn, user_id: UUID, request_id: UUID) -> bool:
+    """Lift the user's hold if `request_id` is what holds it; True when it did."""
+    cur = conn.execute(
+        "update user_queues set held_by = null, hold_reason = null where user_id = %s and held_by = %s",
+        (user_id, request_id),
+    )
+    return cur.rowcount == 1
+
+
+def schedule_retry(
+    conn: Conn, request_id: UUID, attempts: int, started_at: datetime, delay_s: float, error: dict[str, Any]
+) -> RequestRow:
+    """The attempt failed transiently: `retrying` until `next_attempt_at`."""
+    with conn.cursor(row_factory=class_row(RequestRow)) as cur:
+        row = cur.execute(
+            f"""update requests
+                   set status = 'retrying', attempts = %s, error = %s, parked = false,
+                       started_at = coalesce(started_at, %s),
+                       next_attempt_at = clock_timestamp() + make_interval(secs => %s),
+                       first_failed_at = coalesce(first_failed_at, clock_timestamp()),
+                       last_failed_at = clock_timestamp()
+                 where request_id = %s
+             returning {_COLUMNS}""",
+            (attempts, Jsonb(error), started_at, delay_s, request_id),
+        ).fetchone()
+    assert row is not None
+    return row
 
 
 def finish(
@@ -80,6 +218,7 @@ def finish(
     error: dict[str, Any] | None,
 ) -> RequestRow:
     """Make a request terminal and give it the user's next `processed_seq`."""
+    failed = status is Status.DEAD_LETTERED
     with conn.cursor(row_factory=class_row(RequestRow)) as cur:
         row = cur.execute(
             f"""with counter as (
@@ -89,7 +228,11 @@ def finish(
                 update requests
                    set status = %(status)s, attempts = %(attempts)s, result = %(result)s,
                        error = %(error)s, started_at = coalesce(started_at, %(started_at)s),
-                       completed_at = clock_timestamp(),
+                       completed_at = clock_timestamp(), parked = false, next_attempt_at = null,
+                       first_failed_at = case when %(failed)s
+                                         then coalesce(first_failed_at, clock_timestamp())
+                                         else first_failed_at end,
+                       last_failed_at = case when %(failed)s then clock_timestamp() else last_failed_at end,
                        processed_seq = (select processed_count from counter)
                  where request_id = %(id)s
                 returning {_COLUMNS}""",
@@ -100,6 +243,7 @@ def finish(
                 "result": Jsonb(result) if result is not None else None,
                 "error": Jsonb(error) if error is not None else None,
                 "started_at": started_at,
+                "failed": failed,
             },
         ).fetchone()
     assert row is not None

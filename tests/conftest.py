@@ -16,8 +16,10 @@ def services() -> Iterator[Services]:
 
 
 @pytest.fixture
-def stack(services: Services, tmp_path: Path) -> Iterator[Stack]:
-    created = Stack(services, tmp_path)
+def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
+    """A private userq: own database and topics (4 partitions; `@pytest.mark.partitions(n)` for others)."""
+    marker = request.node.get_closest_marker("partitions")
+    created = Stack(services, tmp_path, partitions=marker.args[0] if marker else 4)
     try:
         yield created
     finally:

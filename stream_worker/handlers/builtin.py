@@ -26,6 +26,7 @@ class Sleep(_Strict):
 
 class Flaky(_Strict):
     fail_times: int = Field(ge=0, le=100)
+    retry_after_s: float | None = Field(None, ge=0, le=3600, description="the delay each failure asks for")
 
 
 class Empty(_Strict):
@@ -50,7 +51,7 @@ def sleep(ctx: Context, payload: Sleep) -> JSONObject:
 @handler("demo.flaky", Flaky)
 def flaky(ctx: Context, payload: Flaky) -> JSONObject:
     if ctx.attempt <= payload.fail_times:
-        raise TransientError(f"demo.flaky fails attempt {ctx.attempt} of {payload.fail_times}")
+        raise TransientError(f"demo.flaky fails attempt {ctx.attempt} of {payload.fail_times}", payload.retry_after_s)
     return {"attempts": ctx.attempt}
 
 

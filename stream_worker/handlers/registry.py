@@ -22,7 +22,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, TypeVar
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import psycopg
@@ -30,6 +30,7 @@ from pydantic import BaseModel, ValidationError
 
 JSONObject = dict[str, Any]
 P = TypeVar("P", bound=BaseModel)
+DeadLetterPolicy = Literal["continue", "halt"]
 
 
 @dataclass(frozen=True)
@@ -45,6 +46,8 @@ class RequestType(Generic[P]):
     name: str
     payload_model: type[P]
     run: Callable[[Context, P], JSONObject]
+    max_attempts: int | None = None  # None: the worker's MAX_ATTEMPTS
+    dead_letter_policy: DeadLetterPolicy | None = None  # None: the worker's DEAD_LETTER_POLICY
 
     def parse(self, payload: JSONObject) -> P:
         return self.payload_model.model_validate(payload)
@@ -63,12 +66,26 @@ class Registry:
         self._types: dict[str, RequestType[Any]] = {}
 
     def handler(
-        self, name: str, payload: type[P]
+        self,
+        name: str,
+        payload: type[P],
+        *,
+        max_attempts: int | None = None,
+        dead_letter_policy: DeadLetterPolicy | None = None,
     ) -> Callable[[Callable[[Context, P], JSONObject]], Callable[[Context, P], JSONObject]]:
+        """Register `fn` for requests of type `name`, whose payload `payload` validates.
+
+        `max_attempts` and `dead_letter_policy` override the worker's settings for this type:
+        'continue' lets the user's queue move on after a dead letter, 'halt' holds the user's later
+        requests until an operator redrives or discards it.
+        """
+        if max_attempts is not None and max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+
         def register(fn: Callable[[Context, P], JSONObject]) -> Callable[[Context, P], JSONObject]:
             if name in self._types:
                 raise ValueError(f"request type {name!r} is registered twice")
-            self._types[name] = RequestType(name, payload, fn)
+            self._types[name] = RequestType(name, payload, fn, max_attempts, dead_letter_policy)
             return fn
 
         return register

@@ -1,0 +1,84 @@
+"""Retries through the retry topic, parking, and dead letters, on one partition (every user shares it)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+
+from schemas import records as wire
+from tests.support.checks import check, read_messages
+from tests.support.stack import Stack
+
+pytestmark = pytest.mark.partitions(1)
+
+
+def _rows(stack: Stack, user_id: str) -> list[dict[str, Any]]:
+    with stack.db() as conn:
+        cur = conn.execute(
+            """select request_id::text, type, status, attempts, parked, processed_seq, started_at, completed_at
+                 from requests where user_id = %s order by sequence""",
+            (user_id,),
+        )
+        names = [c.name for c in cur.description or []]
+        return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+
+def test_a_retry_holds_only_its_users_later_requests_and_keeps_their_order(stack: Stack, api: str) -> None:
+    stack.start_worker()
+    slow, others = stack.client(api), [stack.client(api) for _ in range(3)]
+    accepted: dict[str, list[str]] = {c.user_id: [] for c in [slow, *others]}
+    accepted[slow.user_id].append(slow.submit("demo.flaky", {"fail_times": 2, "retry_after_s": 2})["request_id"])
+    for i in range(5):
+        accepted[slow.user_id].append(slow.submit("ledger.deposit", {"amount": 10 + i})["request_id"])
+        for other in others:
+            accepted[other.user_id].append(other.submit("ledger.deposit", {"amount": 1})["request_id"])
+
+    time.sleep(1.5)  # the flaky request waits for its retry; everyone else is done
+    with stack.db() as conn:
+        held = conn.execute("select hold_reason from user_queues where user_id = %s", (slow.user_id,)).fetchone()
+    assert held == ("retrying",)
+    rows = _rows(stack, slow.user_id)
+    assert [r["status"] for r in rows] == ["retrying"] + ["queued"] * 5
+    assert all(r["parked"] for r in rows[1:])
+    for other in others:
+        assert [r["status"] for r in _rows(stack, other.user_id)] == ["succeeded"] * 5
+
+    stack.wait_terminal(20, timeout=30)
+    rows = _rows(stack, slow.user_id)
+    assert rows[0]["attempts"] == 3
+    assert [r["processed_seq"] for r in rows] == [1, 2, 3, 4, 5, 6]
+    assert check(stack, accepted).problems == []
+
+
+def test_a_poison_request_is_dead_lettered_and_its_user_moves_on(stack: Stack, api: str) -> None:
+    stack.start_worker()
+    client = stack.client(api)
+    poison = client.submit("demo.poison", {})
+    after = client.submit("ledger.deposit", {"amount": 5})
+    stack.wait_terminal(2)
+
+    rows = _rows(stack, client.user_id)
+    assert [(r["status"], r["processed_seq"]) for r in rows] == [("dead_lettered", 1), ("succeeded", 2)]
+    [dead] = read_messages(stack, stack.settings.dlq_topic)
+    assert dead.headers[wire.DLQ_CAUSE] == "permanent"
+    assert dead.headers[wire.DLQ_ATTEMPTS] == "1"
+    assert dead.headers[wire.DLQ_ORIGIN_TOPIC] == stack.settings.requests_topic
+    assert dead.headers[wire.DLQ_ORIGIN_OFFSET] == str(poison["sequence"])
+    assert "demo.poison always fails" in dead.headers[wire.DLQ_ERROR]
+    assert check(stack, {client.user_id: [poison["request_id"], after["request_id"]]}).problems == []
+
+
+def test_max_attempts_dead_letters_a_request_that_keeps_failing(stack: Stack, api: str) -> None:
+    stack.start_worker(MAX_ATTEMPTS="3", RETRY_BASE_DELAY_S="0.05")
+    client = stack.client(api)
+    client.submit("demo.flaky", {"fail_times": 10})
+    client.submit("demo.echo", {"after": True})
+    stack.wait_terminal(2, timeout=30)
+
+    rows = _rows(stack, client.user_id)
+    assert [(r["status"], r["attempts"]) for r in rows] == [("dead_lettered", 3), ("succeeded", 1)]
+    [dead] = read_messages(stack, stack.settings.dlq_topic)
+    assert dead.headers[wire.DLQ_CAUSE] == "max_attempts"
+    assert dead.headers[wire.DLQ_FIRST_FAILED_AT] < dead.headers[wire.DLQ_LAST_FAILED_AT]

@@ -1,0 +1,35 @@
+-- Failures without losing order: per-user holds, parked requests, retry schedule, dead letters, fencing.
+
+-- One row per user that has used the queue. `held_by` is the request that holds the user's later
+-- requests back: one waiting for its retry ('retrying'), or one dead-lettered under the 'halt' policy
+-- ('halted'). Every worker decision about a user is taken under this row's lock.
+create table user_queues (
+    user_id     uuid primary key references users on delete cascade,
+    held_by     uuid references requests on delete set null,
+    hold_reason text check (hold_reason in ('retrying', 'halted')),
+    check ((held_by is null) = (hold_reason is null))
+);
+
+alter table requests
+    -- read from Kafka while its user was held: waits in PostgreSQL (its offset is committed)
+    add column parked          boolean not null default false,
+    add column next_attempt_at timestamptz,
+    add column first_failed_at timestamptz,
+    add column last_failed_at  timestamptz,
+    -- set when an operator discards a dead letter: it leaves the dead-letter list
+    add column discarded_at    timestamptz;
+
+create index requests_parked on requests (user_id, sequence) where parked;
+create index requests_dead_letters on requests (user_id, sequence)
+    where status = 'dead_lettered' and discarded_at is null;
+
+-- Fencing: a worker bumps the epoch of a partition when it starts to process it and checks, inside
+-- every batch transaction, that the epoch is still its own. A worker that was paused while its
+-- partitions moved on (a zombie) finds a newer epoch and writes nothing.
+create table partition_owners (
+    topic     text not null,
+    partition integer not null,
+    epoch     bigint not null,
+    owner     text not null,
+    primary key (topic, partition)
+);
