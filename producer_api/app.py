@@ -12,7 +12,9 @@ from psycopg_pool import AsyncConnectionPool
 from producer_api import errors
 from producer_api.middleware import BodyLimit
 from producer_api.producer import AsyncProducer
+from producer_api.routes import admin as admin_routes
 from producer_api.routes import auth, health, requests
+from producer_api.services.admin import AdminService
 from producer_api.services.requests import Limits, RequestService
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
@@ -41,7 +43,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             producer_config(settings, "userq-api", **{"message.timeout.ms": int(settings.produce_timeout_s * 1000)})
         )
         service = RequestService(pool, producer, registry, settings.requests_topic, Limits(settings.max_payload_bytes))
-        app.state.userq = AppState(settings, pool, producer, service)
+        admin = AdminService(pool, producer, settings.retry_topic)
+        app.state.userq = AppState(settings, pool, producer, service, admin)
         try:
             yield
         finally:
@@ -54,6 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(requests.router)
+    app.include_router(admin_routes.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     return app

@@ -1,34 +1,49 @@
-"""Who is calling: the bearer token's user. `user_id` comes from the token and nowhere else."""
+"""Who is calling: the bearer token's user. `user_id` comes from the token and nowhere else; the role
+comes from the database, so that a demoted or deleted user loses access at once."""
 
 from __future__ import annotations
 
+import uuid
+from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends, Request
+from fastapi import Depends
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from producer_api.errors import unauthorized
-from producer_api.security import Claims, InvalidToken, decode
+from producer_api.errors import ApiError, unauthorized
+from producer_api.security import InvalidToken, decode
 from producer_api.services import users
 from producer_api.state import State
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
 
 
+@dataclass(frozen=True)
+class Principal:
+    user_id: uuid.UUID
+    role: str
+
+
 async def current_user(
-    request: Request,
-    state: State,
-    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
-) -> Claims:
+    state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
+) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
         raise unauthorized()
     try:
         claims = decode(state.settings, credentials.credentials, "access")
     except InvalidToken:
         raise unauthorized() from None
-    if not await users.exists(state.pool, claims.user_id):
+    role = await users.role_of(state.pool, claims.user_id)
+    if role is None:
         raise unauthorized()
-    return claims
+    return Principal(claims.user_id, role)
 
 
-CurrentUser = Annotated[Claims, Depends(current_user)]
+async def current_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:
+    if user.role != "admin":
+        raise ApiError(403, "forbidden", "this needs the admin role")
+    return user
+
+
+CurrentUser = Annotated[Principal, Depends(current_user)]
+AdminUser = Annotated[Principal, Depends(current_admin)]

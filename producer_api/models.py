@@ -69,3 +69,13 @@ class RequestPage(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, bool] = Field(default_factory=dict)
+
+
+class DeadLetterView(RequestView):
+    first_failed_at: datetime | None
+    last_failed_at: datetime | None
+
+
+class DeadLetterPage(BaseModel):
+    dead_letters: list[DeadLetterView]
+    next_cursor: str | None

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.producer import AsyncProducer
+from producer_api.services.admin import AdminService
 from producer_api.services.requests import RequestService
 from producer_api.settings import ApiSettings
 
@@ -19,6 +20,7 @@ class AppState:
     pool: AsyncConnectionPool
     producer: AsyncProducer
     requests: RequestService
+    admin: AdminService
 
 
 def get_state(request: Request) -> AppState:

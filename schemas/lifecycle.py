@@ -25,7 +25,8 @@ TRANSITIONS: dict[Status, frozenset[Status]] = {
     Status.PROCESSING: frozenset({Status.SUCCEEDED, Status.RETRYING, Status.DEAD_LETTERED}),
     Status.RETRYING: frozenset({Status.PROCESSING, Status.DEAD_LETTERED}),
     Status.SUCCEEDED: frozenset(),
-    Status.DEAD_LETTERED: frozenset(),
+    # only by an operator's redrive: the first redriven request retries, the others queue behind it
+    Status.DEAD_LETTERED: frozenset({Status.RETRYING, Status.QUEUED}),
     Status.CANCELLED: frozenset(),
 }
 

@@ -58,7 +58,7 @@ class ResultEvent(_Record):
     """One event per terminal request, on the results topic (key = user_id)."""
 
     v: Literal[1] = 1
-    event_id: str = Field(description="stable across re-deliveries: '<request_id>:<status>'")
+    event_id: str = Field(description="stable across re-deliveries: '<request_id>:<processed_seq>'")
     request_id: UUID
     user_id: UUID
     type: str
@@ -72,8 +72,10 @@ class ResultEvent(_Record):
     trace_id: str
 
     @staticmethod
-    def make_event_id(request_id: UUID, status: Status) -> str:
-        return f"{request_id}:{status}"
+    def make_event_id(request_id: UUID, processed_seq: int) -> str:
+        # processed_seq is given once per terminal transition: a redriven request's second outcome is a
+        # new event, a re-delivery of the same outcome is not
+        return f"{request_id}:{processed_seq}"
 
 
 # Headers a dead letter carries beside the original value (all ASCII strings).
@@ -105,6 +107,10 @@ def decode(model: type[R], value: bytes | None) -> R:
         first = exc.errors()[0]
         where = ".".join(str(part) for part in first["loc"]) or "value"
         raise UnprocessableRecord(f"not a {model.__name__} v1: {where}: {first['msg']}") from None
+
+
+def standard_headers(content_type: str, trace_id: str) -> Headers:
+    return [(CONTENT_TYPE_HEADER, content_type.encode()), (TRACE_HEADER, trace_id.encode())]
 
 
 def header(headers: Headers | None, name: str) -> str | None:

@@ -119,7 +119,7 @@ class Processor:
         assert row.processed_seq is not None
         assert row.completed_at is not None
         event = ResultEvent(
-            event_id=ResultEvent.make_event_id(row.request_id, row.status),
+            event_id=ResultEvent.make_event_id(row.request_id, row.processed_seq),
             request_id=row.request_id,
             user_id=row.user_id,
             type=row.type,
@@ -133,7 +133,14 @@ class Processor:
             trace_id=row.trace_id,
         )
         key = str(row.user_id).encode()
-        out = [Outgoing(self.topics.results, key, wire.encode(event), _headers(wire.RESULT_CONTENT_TYPE, row.trace_id))]
+        out = [
+            Outgoing(
+                self.topics.results,
+                key,
+                wire.encode(event),
+                wire.standard_headers(wire.RESULT_CONTENT_TYPE, row.trace_id),
+            )
+        ]
         if row.status is Status.DEAD_LETTERED:
             error = row.error or {}
             origin = Position(self.topics.requests, row.kafka_partition or 0, row.sequence or 0)
@@ -142,7 +149,7 @@ class Processor:
                     origin,
                     key,
                     wire.encode(row.as_record()),
-                    _headers(wire.REQUEST_CONTENT_TYPE, row.trace_id),
+                    wire.standard_headers(wire.REQUEST_CONTENT_TYPE, row.trace_id),
                     str(error.get("cause", "permanent")),
                     str(error.get("message", "")),
                     row.attempts,
@@ -166,7 +173,7 @@ class Processor:
             self.topics.retry,
             str(row.user_id).encode(),
             wire.encode(record),
-            _headers(wire.RETRY_CONTENT_TYPE, row.trace_id),
+            wire.standard_headers(wire.RETRY_CONTENT_TYPE, row.trace_id),
         )
 
     def dead_letter_of_unreadable(self, item: Inbound) -> Outgoing:
@@ -337,7 +344,7 @@ class _Transaction:
         except INFRASTRUCTURE_ERRORS:
             raise
         except Exception as exc:  # a handler's failure, whatever it is, is an outcome
-            return decide(exc, attempt, policy)
+            return decide(exc, attempt - row.attempts_before_redrive, policy)
         return Succeeded(result)
 
     def drain(self, user_id: UUID) -> None:
@@ -371,10 +378,6 @@ class _Transaction:
 
     def emit(self, out: Outgoing) -> None:
         self.processed.outgoing.append(out)
-
-
-def _headers(content_type: str, trace_id: str) -> Headers:
-    return [(wire.CONTENT_TYPE_HEADER, content_type.encode()), (wire.TRACE_HEADER, trace_id.encode())]
 
 
 def read(

@@ -43,6 +43,7 @@ class RequestRow:
     next_attempt_at: datetime | None
     first_failed_at: datetime | None
     last_failed_at: datetime | None
+    attempts_before_redrive: int
     trace_id: str
 
     def __post_init__(self) -> None:
@@ -68,7 +69,7 @@ class Queue:
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
               completed_at, sequence, kafka_partition, processed_seq, parked, next_attempt_at, first_failed_at,
-              last_failed_at, trace_id"""
+              last_failed_at, attempts_before_redrive, trace_id"""
 
 
 class Fenced(Exception):

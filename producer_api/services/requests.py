@@ -143,10 +143,7 @@ class RequestService:
         return RequestView.model_validate(row)
 
     async def _produce(self, records: list[RequestRecord], trace_id: str) -> list[Any]:
-        headers: wire.Headers = [
-            (wire.CONTENT_TYPE_HEADER, wire.REQUEST_CONTENT_TYPE.encode()),
-            (wire.TRACE_HEADER, trace_id.encode()),
-        ]
+        headers = wire.standard_headers(wire.REQUEST_CONTENT_TYPE, trace_id)
         sends = [
             # created in order, so one producer appends them to the user's partition in order
             asyncio.ensure_future(self._producer.send(self._topic, str(r.user_id).encode(), wire.encode(r), headers))

@@ -52,7 +52,26 @@ async def authenticate(pool: AsyncConnectionPool, username: str, password: str) 
     return User(row[0], row[1], row[2]) if ok and row else None
 
 
-async def exists(pool: AsyncConnectionPool, user_id: uuid.UUID) -> bool:
+async def role_of(pool: AsyncConnectionPool, user_id: uuid.UUID) -> str | None:
+    """The user's role, or None when there is no such user (any more)."""
     async with pool.connection() as conn:
-        row = await (await conn.execute("select 1 from users where user_id = %s", (user_id,))).fetchone()
-    return row is not None
+        row = await (await conn.execute("select role from users where user_id = %s", (user_id,))).fetchone()
+    return str(row[0]) if row else None
+
+
+def create_admin(database_url: str, username: str, password: str) -> uuid.UUID:
+    """Create a user with the admin role, or give an existing user (whose password matches) that role."""
+    with psycopg.connect(database_url) as conn:
+        row = conn.execute("select user_id, password_hash from users where username = %s", (username,)).fetchone()
+        if row is not None:
+            if not verify_password(row[1], password):
+                raise PermissionError(f"{username} exists and the password does not match")
+            conn.execute("update users set role = 'admin' where user_id = %s", (row[0],))
+            user_id: uuid.UUID = row[0]
+            return user_id
+        user_id = uuid.uuid4()
+        conn.execute(
+            "insert into users (user_id, username, password_hash, role) values (%s, %s, %s, 'admin')",
+            (user_id, username, hash_password(password)),
+        )
+        return user_id

@@ -20,11 +20,26 @@ def test_the_request_life_allows(current: Status, new: Status) -> None:
     assert transition(current, new) is new
 
 
-@pytest.mark.parametrize("terminal", sorted(TERMINAL))
+@pytest.mark.parametrize("terminal", [Status.SUCCEEDED, Status.CANCELLED])
 @pytest.mark.parametrize("new", list(Status))
-def test_a_terminal_request_never_moves(terminal: Status, new: Status) -> None:
+def test_a_finished_request_never_moves(terminal: Status, new: Status) -> None:
     with pytest.raises(IllegalTransition):
         transition(terminal, new)
+
+
+@pytest.mark.parametrize("new", list(Status))
+def test_a_dead_letter_moves_only_when_redriven(new: Status) -> None:
+    if new in (Status.RETRYING, Status.QUEUED):
+        assert transition(Status.DEAD_LETTERED, new) is new
+    else:
+        with pytest.raises(IllegalTransition):
+            transition(Status.DEAD_LETTERED, new)
+
+
+def test_nothing_terminal_can_start_running() -> None:
+    for terminal in TERMINAL:
+        with pytest.raises(IllegalTransition):
+            transition(terminal, Status.PROCESSING)
 
 
 def test_a_running_request_cannot_be_cancelled() -> None:

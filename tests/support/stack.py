@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
 from pathlib import Path
 from typing import Any
 
 import httpx
+import jwt
 import psycopg
 from confluent_kafka.admin import AdminClient
 from psycopg.conninfo import make_conninfo
@@ -76,10 +80,10 @@ class Stack:
     def db(self) -> psycopg.Connection[tuple[Any, ...]]:
         return psycopg.connect(self.database_url, autocommit=True)
 
-    def wait_terminal(self, expected: int, timeout: float = 120) -> None:
-        """Wait until `expected` requests are terminal (and none is pending)."""
+    def wait_terminal(self, expected: int, timeout: float = 120, pending: int = 0) -> None:
+        """Wait until `expected` requests are terminal and `pending` (by default none) are not."""
         deadline = time.monotonic() + timeout
-        done = pending = 0
+        done = not_done = 0
         while time.monotonic() < deadline:
             with self.db() as conn:
                 row = conn.execute(
@@ -88,12 +92,12 @@ class Stack:
                     (list(TERMINAL), list(TERMINAL)),
                 ).fetchone()
             assert row is not None
-            done, pending = row
-            if done >= expected and pending == 0:
+            done, not_done = row
+            if done >= expected and not_done == pending:
                 return
             time.sleep(0.25)
         logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in self.processes)
-        raise AssertionError(f"{done} of {expected} terminal, {pending} pending after {timeout} s\n{logs}")
+        raise AssertionError(f"{done} of {expected} terminal, {not_done} pending after {timeout} s\n{logs}")
 
     def close(self) -> None:
         for client in self.clients:
@@ -116,15 +120,18 @@ class Stack:
 class Client:
     """A user of the API: registers, logs in, and sends authenticated calls."""
 
-    def __init__(self, url: str, username: str | None = None, password: str = "a long enough password") -> None:
+    def __init__(
+        self, url: str, username: str | None = None, password: str = "a long enough password", register: bool = True
+    ) -> None:
         self.username = username or f"u{uuid.uuid4().hex[:12]}"
         self.http = httpx.Client(base_url=url, timeout=30)
-        response = self.http.post("/v1/auth/register", json={"username": self.username, "password": password})
-        assert response.status_code == 201, response.text
-        self.user_id = response.json()["user_id"]
+        if register:
+            response = self.http.post("/v1/auth/register", json={"username": self.username, "password": password})
+            assert response.status_code == 201, response.text
         response = self.http.post("/v1/auth/token", json={"username": self.username, "password": password})
         assert response.status_code == 200, response.text
         self.token = response.json()["access_token"]
+        self.user_id = jwt.decode(self.token, options={"verify_signature": False})["sub"]
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 
     def submit(self, type_: str, payload: dict[str, Any], **headers: str) -> dict[str, Any]:
@@ -132,3 +139,19 @@ class Client:
         assert response.status_code == 202, response.text
         body: dict[str, Any] = response.json()
         return body
+
+
+def make_admin(stack: Stack, url: str) -> Client:
+    """An admin, made the documented way (`python -m producer_api create-admin`), logged in."""
+    username, password = f"admin{uuid.uuid4().hex[:8]}", "an admin password"
+    subprocess.run(
+        [sys.executable, "-m", "producer_api", "create-admin", username],
+        input=password + "\n",
+        text=True,
+        check=True,
+        env={**os.environ, **stack.env},
+        capture_output=True,
+    )
+    client = Client(url, username, password, register=False)
+    stack.clients.append(client)
+    return client

@@ -17,7 +17,9 @@ alter table requests
     add column first_failed_at timestamptz,
     add column last_failed_at  timestamptz,
     -- set when an operator discards a dead letter: it leaves the dead-letter list
-    add column discarded_at    timestamptz;
+    add column discarded_at    timestamptz,
+    -- attempts made before the last redrive: a redriven request gets a fresh retry budget
+    add column attempts_before_redrive integer not null default 0;
 
 create index requests_parked on requests (user_id, sequence) where parked;
 create index requests_dead_letters on requests (user_id, sequence)

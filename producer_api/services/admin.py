@@ -1,0 +1,184 @@
+"""Operator actions on dead letters: list, redrive (back into the user's order), discard.
+
+Every action takes the user's queue lock first, as the workers do, so that it never races a worker's
+decision about that user. A redrive puts the earliest redriven request into `retrying` and holds the
+user with it; the other redriven requests are parked behind it, so they all run before the user's
+later parked requests, in their original order. A wake-up on the retry topic starts it; the action
+commits only after the broker acknowledged that wake-up.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from psycopg import AsyncConnection
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+from producer_api.models import DeadLetterPage, DeadLetterView, RequestView
+from producer_api.producer import AsyncProducer, NotDelivered
+from schemas import records as wire
+from schemas.records import RequestRecord, RetryRecord
+
+_COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
+              completed_at, sequence, processed_seq, first_failed_at, last_failed_at, trace_id"""
+_ACTIVE_DEAD = "status = 'dead_lettered' and discarded_at is null"
+
+
+class NothingToDo(Exception):
+    pass
+
+
+class Busy(Exception):
+    """The user has a retry in flight: redrive once it has settled."""
+
+
+class NotAccepted(Exception):
+    pass
+
+
+class AdminService:
+    def __init__(self, pool: AsyncConnectionPool, producer: AsyncProducer, retry_topic: str) -> None:
+        self._pool = pool
+        self._producer = producer
+        self._retry_topic = retry_topic
+
+    async def dead_letters(
+        self, user_id: uuid.UUID | None, type_: str | None, limit: int, after: tuple[uuid.UUID, int] | None
+    ) -> DeadLetterPage:
+        after_user, after_seq = after or (uuid.UUID(int=0), -1)
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(
+                f"""select {_COLUMNS} from requests
+                     where {_ACTIVE_DEAD} and (%(user)s::uuid is null or user_id = %(user)s)
+                       and (%(type)s::text is null or type = %(type)s)
+                       and (user_id, sequence) > (%(after_user)s, %(after_seq)s)
+                     order by user_id, sequence limit %(limit)s""",
+                {"user": user_id, "type": type_, "after_user": after_user, "after_seq": after_seq, "limit": limit + 1},
+            )
+            rows = [DeadLetterView.model_validate(row) for row in await cur.fetchall()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return DeadLetterPage(
+            dead_letters=rows, next_cursor=f"{rows[-1].user_id}:{rows[-1].sequence}" if more else None
+        )
+
+    async def redrive(self, user_id: uuid.UUID | None, request_id: uuid.UUID | None) -> list[RequestView]:
+        """Redrive one dead letter (`request_id`) or all of a user's (`user_id`), in their order."""
+        async with self._pool.connection() as conn, conn.transaction():
+            owner = user_id or await _owner(conn, request_id)
+            queue = await _lock_queue(conn, owner)
+            if queue and queue["hold_reason"] == "retrying":
+                raise Busy(owner)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute(
+                    f"""select request_id from requests
+                         where user_id = %s and {_ACTIVE_DEAD} and (%s::uuid is null or request_id = %s)
+                         order by sequence for update""",
+                    (owner, request_id, request_id),
+                )
+                ids = [row["request_id"] for row in await cur.fetchall()]
+            if not ids:
+                raise NothingToDo()
+            first, rest = ids[0], ids[1:]
+            await conn.execute(
+                """update requests set status = 'retrying', next_attempt_at = now(), parked = false,
+                                       attempts_before_redrive = attempts, processed_seq = null,
+                                       completed_at = null, result = null
+                    where request_id = %s""",
+                (first,),
+            )
+            await conn.execute(
+                """update requests set status = 'queued', parked = true, attempts_before_redrive = attempts,
+                                       processed_seq = null, completed_at = null, result = null
+                    where request_id = any(%s)""",
+                (rest,),
+            )
+            await conn.execute(
+                "update user_queues set held_by = %s, hold_reason = 'retrying' where user_id = %s", (first, owner)
+            )
+            views = await _views(conn, ids)
+            await self._wake(conn, first)
+        return views
+
+    async def discard(self, request_id: uuid.UUID) -> RequestView:
+        """Take a dead letter off the list; if it halted its user, the user's parked requests resume."""
+        async with self._pool.connection() as conn, conn.transaction():
+            owner = await _owner(conn, request_id)
+            queue = await _lock_queue(conn, owner)
+            cur = await conn.execute(
+                f"update requests set discarded_at = now() where request_id = %s and {_ACTIVE_DEAD}", (request_id,)
+            )
+            if cur.rowcount != 1:
+                raise NothingToDo()
+            if queue and queue["held_by"] == request_id:
+                await conn.execute(
+                    "update user_queues set held_by = null, hold_reason = null where user_id = %s", (owner,)
+                )
+                parked = await (
+                    await conn.execute(
+                        "select request_id from requests where user_id = %s and parked order by sequence limit 1",
+                        (owner,),
+                    )
+                ).fetchone()
+                if parked:
+                    await self._wake(conn, parked[0])
+            [view] = await _views(conn, [request_id])
+        return view
+
+    async def _wake(self, conn: AsyncConnection[Any], request_id: uuid.UUID) -> None:
+        """Publish a wake-up for `request_id`, due now, and wait for the broker's acknowledgement."""
+        async with conn.cursor(row_factory=dict_row) as cur:
+            await cur.execute(f"select {_COLUMNS} from requests where request_id = %s", (request_id,))
+            row = await cur.fetchone()
+        assert row is not None
+        now = datetime.now(UTC)
+        record = RetryRecord(
+            request=RequestRecord(
+                request_id=row["request_id"],
+                user_id=row["user_id"],
+                type=row["type"],
+                payload=row["payload"],
+                accepted_at=row["accepted_at"],
+                trace_id=row["trace_id"],
+            ),
+            attempt=row["attempts"] + 1,
+            due_at=now,
+            first_failed_at=row["first_failed_at"] or now,
+            last_error=str((row["error"] or {}).get("message", "")),
+        )
+        try:
+            await self._producer.send(
+                self._retry_topic,
+                str(row["user_id"]).encode(),
+                wire.encode(record),
+                wire.standard_headers(wire.RETRY_CONTENT_TYPE, row["trace_id"]),
+            )
+        except NotDelivered as exc:
+            raise NotAccepted(str(exc)) from None
+
+
+async def _owner(conn: AsyncConnection[Any], request_id: uuid.UUID | None) -> uuid.UUID:
+    row = await (await conn.execute("select user_id from requests where request_id = %s", (request_id,))).fetchone()
+    if row is None:
+        raise NothingToDo()
+    owner: uuid.UUID = row[0]
+    return owner
+
+
+async def _lock_queue(conn: AsyncConnection[Any], user_id: uuid.UUID) -> dict[str, Any] | None:
+    await conn.execute(
+        "insert into user_queues (user_id) select user_id from users where user_id = %s on conflict do nothing",
+        (user_id,),
+    )
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute("select held_by, hold_reason from user_queues where user_id = %s for update", (user_id,))
+        return await cur.fetchone()
+
+
+async def _views(conn: AsyncConnection[Any], ids: list[uuid.UUID]) -> list[RequestView]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"select {_COLUMNS} from requests where request_id = any(%s) order by sequence", (ids,))
+        return [RequestView.model_validate(row) for row in await cur.fetchall()]
