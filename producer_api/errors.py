@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import psycopg
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -57,6 +58,11 @@ def install(app: FastAPI) -> None:
     async def http_error(_request: Request, exc: HTTPException) -> JSONResponse:
         code = _HTTP_CODES.get(exc.status_code, "http_error")
         return error_response(exc.status_code, code, str(exc.detail), dict(exc.headers or {}))
+
+    @app.exception_handler(psycopg.OperationalError)
+    async def database_down(_request: Request, exc: psycopg.OperationalError) -> JSONResponse:
+        log.warning("database unavailable", error=str(exc))
+        return error_response(503, "unavailable", "the database is unavailable", {"Retry-After": "5"})
 
     @app.exception_handler(PoolTimeout)
     async def pool_timeout(_request: Request, _exc: PoolTimeout) -> JSONResponse:

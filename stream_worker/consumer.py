@@ -25,9 +25,10 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from stream_worker import store
+from stream_worker import outbox, store
 from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey, rewind_points
-from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Outgoing, Processor, read
+from stream_worker.outbox import Outgoing
+from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
 from stream_worker.retry import Schedule
 from stream_worker.settings import WorkerSettings
 from userq.kafka import producer_config
@@ -55,6 +56,7 @@ class Worker:
         self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
         self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
         self._db_commits = 0
+        self._next_sweep = 0.0
         self._consumer = Consumer(
             {
                 "bootstrap.servers": settings.kafka_bootstrap_servers,
@@ -81,17 +83,27 @@ class Worker:
         log.info("worker started", group=self._settings.group_id, topics=topics)
         try:
             while not self._stopping.is_set():
-                messages = self._consumer.consume(self._settings.batch_max_records, self._poll_timeout())
+                messages = self._poll()
                 self._commit_pending()
                 batch = self._take(messages)
                 if batch:
                     self._checkpoint(batch)
                 self._flow_control()
+                self._sweep_outbox()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once, not after a timeout
             self._producer.flush(self._settings.delivery_timeout_s)
             self._drop_connection()
             log.info("worker stopped")
+
+    def _poll(self) -> list[Message]:
+        """Wait for the first record, then take what else is already fetched: batches without waiting for
+        them to fill (`consume(n, timeout)` waits the whole timeout when fewer than n records come)."""
+        first = self._consumer.poll(self._poll_timeout())
+        if first is None:
+            return []
+        more = self._settings.batch_max_records - 1
+        return [first, *self._consumer.consume(more, 0)] if more else [first]
 
     def _poll_timeout(self) -> float:
         due = self._schedule.next_due()
@@ -123,6 +135,7 @@ class Worker:
             processed = self._processor.process(conn, batch, {key: self._epochs[key] for key in partitions})
             self._after_db_commit()
             self._deliver(processed.outgoing)
+            outbox.delete(conn, processed.outbox_ids)
         except store.Fenced as exc:
             log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
             self._forget(partitions)
@@ -142,6 +155,26 @@ class Worker:
             self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
         self._pending.update(self._tracker.commit_points(partitions))
         self._commit_pending()
+
+    def _sweep_outbox(self) -> None:
+        """Now and then, publish what dead workers left in the outbox for users nobody touches since."""
+        now = time.monotonic()
+        if now < self._next_sweep:
+            return
+        self._next_sweep = now + self._settings.outbox_sweep_interval_s
+        try:
+            conn = self._connection()
+            with conn.transaction():  # the users' queue locks are held until the rows are delivered
+                stale = outbox.claim_stale(
+                    conn, self._settings.outbox_sweep_interval_s, self._settings.batch_max_records
+                )
+                if stale.ids:
+                    log.info("publishing records a stopped worker left in the outbox", records=len(stale.ids))
+                    self._deliver(stale.records)
+                    outbox.delete(conn, stale.ids)
+        except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
+            log.warning("outbox sweep failed; will try again", error=str(exc))
+            self._drop_connection()
 
     def _again(self, batch: list[Inbound]) -> None:
         """Run the batch again: wake-ups from memory after the pause, new records by reading them again."""

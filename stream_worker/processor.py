@@ -31,9 +31,10 @@ from pydantic import ValidationError
 from schemas import records as wire
 from schemas.lifecycle import Status, transition
 from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
-from stream_worker import store
+from stream_worker import outbox, store
 from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, UnknownType, describe
 from stream_worker.ordering import Position, TopicPartitionKey
+from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
 
 log = structlog.get_logger(__name__)
@@ -55,14 +56,6 @@ class Inbound:
 
 
 @dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-
-
-@dataclass(frozen=True)
 class Topics:
     requests: str
     retry: str
@@ -79,7 +72,8 @@ class Policies:
 
 @dataclass
 class Processed:
-    outgoing: list[Outgoing] = field(default_factory=list)
+    outgoing: list[Outgoing] = field(default_factory=list)  # in the order to deliver them
+    outbox_ids: list[int] = field(default_factory=list)  # their rows, to delete once delivered
     deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
 
 
@@ -98,14 +92,14 @@ class Processor:
             if fresh:
                 store.wait_for_acceptance(conn, fresh)
             records = [item.record for item in batch if item.record is not None]
-            unit = _Transaction(
-                self,
-                conn,
-                store.lock_queues(conn, [r.user_id for r in records]),
-                store.lock_requests(conn, [r.request_id for r in records]),
-            )
+            queues = store.lock_queues(conn, [r.user_id for r in records])
+            earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
+            unit = _Transaction(self, conn, queues, store.lock_requests(conn, [r.request_id for r in records]))
             for item in batch:
                 unit.handle(item)
+            new = unit.processed.outgoing
+            unit.processed.outgoing = [*earlier.records, *new]
+            unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
         return unit.processed
 
     def request_type(self, name: str) -> RequestType[Any] | None:
@@ -139,6 +133,7 @@ class Processor:
                 key,
                 wire.encode(event),
                 wire.standard_headers(wire.RESULT_CONTENT_TYPE, row.trace_id),
+                row.user_id,
             )
         ]
         if row.status is Status.DEAD_LETTERED:
@@ -146,6 +141,7 @@ class Processor:
             origin = Position(self.topics.requests, row.kafka_partition or 0, row.sequence or 0)
             out.append(
                 self.dead_letter(
+                    row.user_id,
                     origin,
                     key,
                     wire.encode(row.as_record()),
@@ -174,6 +170,7 @@ class Processor:
             str(row.user_id).encode(),
             wire.encode(record),
             wire.standard_headers(wire.RETRY_CONTENT_TYPE, row.trace_id),
+            row.user_id,
         )
 
     def dead_letter_of_unreadable(self, item: Inbound) -> Outgoing:
@@ -185,11 +182,12 @@ class Processor:
             problem=item.problem,
         )
         return self.dead_letter(
-            item.position, item.key, item.value, item.headers, "unprocessable", item.problem or "", 0, None, None
+            None, item.position, item.key, item.value, item.headers, "unprocessable", item.problem or "", 0, None, None
         )
 
     def dead_letter(
         self,
+        user_id: UUID | None,
         origin: Position,
         key: bytes | None,
         value: bytes | None,
@@ -218,6 +216,7 @@ class Processor:
                 (wire.DLQ_ORIGIN_PARTITION, str(origin.partition).encode()),
                 (wire.DLQ_ORIGIN_OFFSET, str(origin.offset).encode()),
             ],
+            user_id,
         )
 
 
@@ -262,13 +261,14 @@ class _Transaction:
 
     def arrive(self, row: store.RequestRow, item: Inbound) -> None:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
-        if row.status.terminal:
+        if row.status.terminal or row.status is Status.RETRYING:
+            # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
             log.info(
-                "already terminal; announcing again", partition=item.position.partition, offset=item.position.offset
+                "already done; skipped",
+                status=row.status,
+                partition=item.position.partition,
+                offset=item.position.offset,
             )
-            self.announce(row)
-        elif row.status is Status.RETRYING:
-            self.emit(self.p.wakeup(row))  # its wake-up may not have been delivered before a crash
         elif self.is_held(row.user_id) or store.has_parked(self.conn, row.user_id):
             if not row.parked:
                 store.park(self.conn, row.request_id)
@@ -286,8 +286,16 @@ class _Transaction:
                 self.processed.deferred.append((item, row.next_attempt_at))
             else:
                 self.execute(row)
-        elif not self.is_held(row.user_id):
-            self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
+        else:
+            if row.status.terminal:
+                log.info(
+                    "already done; skipped",
+                    status=row.status,
+                    partition=item.position.partition,
+                    offset=item.position.offset,
+                )
+            if not self.is_held(row.user_id):
+                self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
 
     def execute(self, row: store.RequestRow) -> None:
         """One attempt of `row`, its outcome recorded; then the user's parked requests if it freed them."""

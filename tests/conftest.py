@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.support.scenario import RESULTS
 from tests.support.services import Services, provide
 from tests.support.stack import Stack
 
@@ -30,3 +31,10 @@ def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) ->
 def api(stack: Stack) -> str:
     """The URL of an API process on this test's stack (no worker)."""
     return stack.start_api()
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if RESULTS:
+        terminalreporter.section("fault scenarios")
+        for line in RESULTS:
+            terminalreporter.write_line(line)

@@ -1,4 +1,4 @@
-"""Steady load from several users at once, each user's submissions in order (so they interleave)."""
+"""Load for the end-to-end and fault scenarios: several users at once, each submitting in order."""
 
 from __future__ import annotations
 
@@ -7,17 +7,26 @@ import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import httpx
+
 from tests.support.stack import Client
 
+Plan = list[tuple[str, dict[str, Any]]]
 
-def ledger_mix(rng: random.Random, count: int, sleep_ms: int = 0) -> list[tuple[str, dict[str, Any]]]:
-    """Deposits, withdrawals (some over the balance) and echoes; with `sleep_ms`, some slow ones."""
-    plan: list[tuple[str, dict[str, Any]]] = []
+
+def ledger_mix(rng: random.Random, count: int, sleep_ms: int = 0, failures: bool = False) -> Plan:
+    """Deposits, withdrawals (some over the balance) and echoes; with `sleep_ms`, some slow ones; with
+    `failures`, some flaky requests (they succeed on a retry) and a few poison ones (dead letters)."""
+    plan: Plan = []
     for i in range(count):
         roll = rng.random()
-        if roll < 0.45:
+        if failures and roll < 0.08:
+            plan.append(("demo.flaky", {"fail_times": rng.randint(1, 2)}))
+        elif failures and roll < 0.11:
+            plan.append(("demo.poison", {}))
+        elif roll < 0.50:
             plan.append(("ledger.deposit", {"amount": rng.randint(1, 100)}))
-        elif roll < 0.85:
+        elif roll < 0.88:
             plan.append(("ledger.withdraw", {"amount": rng.randint(1, 120)}))
         elif sleep_ms:
             plan.append(("demo.sleep", {"ms": sleep_ms}))
@@ -26,19 +35,68 @@ def ledger_mix(rng: random.Random, count: int, sleep_ms: int = 0) -> list[tuple[
     return plan
 
 
-def submit_all(
-    clients: list[Client], plans: list[list[tuple[str, dict[str, Any]]]], stop: threading.Event | None = None
-) -> dict[str, list[str]]:
-    """Submit each client's plan in order, all clients at once; return the accepted ids per user."""
-    accepted: dict[str, list[str]] = {c.user_id: [] for c in clients}
+def submit_all(clients: list[Client], plans: list[Plan]) -> dict[str, list[str]]:
+    """Submit each client's plan in order, all clients at once; every submission must be accepted."""
+    load = Load(clients, plans, tolerate_refusals=False)
+    load.start()
+    load.join()
+    return load.accepted
 
-    def run(client: Client, plan: list[tuple[str, dict[str, Any]]]) -> None:
-        for type_, payload in plan:
-            if stop is not None and stop.is_set():
-                return
-            accepted[client.user_id].append(client.submit(type_, payload)["request_id"])
 
-    with ThreadPoolExecutor(len(clients)) as pool:
-        for future in [pool.submit(run, c, p) for c, p in zip(clients, plans, strict=True)]:
+class Load:
+    """Each client submits its plan in order in its own thread, until done or stopped.
+
+    Under faults a submission may be refused (503) or cut off; it is then not accepted and the client
+    goes on with the next one. `accepted` lists, per user, what got a 202, in the order it was answered.
+    """
+
+    def __init__(
+        self, clients: list[Client], plans: list[Plan], tolerate_refusals: bool = True, pace_s: float = 0.0
+    ) -> None:
+        self.accepted: dict[str, list[str]] = {c.user_id: [] for c in clients}
+        self.refused = 0
+        self._clients = clients
+        self._plans = plans
+        self._tolerate = tolerate_refusals
+        self._pace_s = pace_s
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._pool = ThreadPoolExecutor(len(clients))
+        self._futures: list[Any] = []
+
+    def start(self) -> Load:
+        self._futures = [self._pool.submit(self._run, c, p) for c, p in zip(self._clients, self._plans, strict=True)]
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def join(self) -> None:
+        for future in self._futures:
             future.result()
-    return accepted
+        self._pool.shutdown()
+
+    @property
+    def total(self) -> int:
+        return sum(len(ids) for ids in self.accepted.values())
+
+    def _run(self, client: Client, plan: Plan) -> None:
+        for type_, payload in plan:
+            if self._stop.is_set():
+                return
+            try:
+                response = client.http.post("/v1/requests", json={"type": type_, "payload": payload})
+            except httpx.HTTPError:
+                if not self._tolerate:
+                    raise
+                response = None
+            if response is not None and response.status_code == 202:
+                self.accepted[client.user_id].append(response.json()["request_id"])
+            else:
+                assert self._tolerate, response.text if response is not None else "no response"
+                assert response is None or response.status_code == 503, response.text
+                with self._lock:
+                    self.refused += 1
+                self._stop.wait(0.2)
+            if self._pace_s:
+                self._stop.wait(self._pace_s)

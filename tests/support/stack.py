@@ -104,6 +104,9 @@ class Stack:
             client.http.close()
         for process in self.processes:
             process.stop()
+        if os.environ.get("USERQ_TEST_KEEP"):  # for a post-mortem: keep the database and topics
+            print(f"kept database {self._db_name}")
+            return
         with psycopg.connect(self.services.database_url, autocommit=True) as conn:
             conn.execute(f'drop database if exists "{self._db_name}" with (force)'.encode())
         admin = AdminClient({"bootstrap.servers": self.services.kafka})

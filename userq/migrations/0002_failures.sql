@@ -35,3 +35,20 @@ create table partition_owners (
     owner     text not null,
     primary key (topic, partition)
 );
+
+-- Transactional outbox: every record a batch publishes (results, dead letters, wake-ups) is written here
+-- in the batch's transaction and deleted once Kafka has it. A worker that dies in between leaves the rows
+-- behind: the next transaction that touches the user publishes them first (so the user's events stay in
+-- order), and a periodic sweep publishes the rows of users nobody touches.
+create table outbox (
+    id            bigserial primary key,
+    user_id       uuid,
+    topic         text not null,
+    key           bytea,
+    value         bytea,
+    header_names  text[] not null,
+    header_values bytea[] not null,
+    created_at    timestamptz not null default now()
+);
+create index outbox_user on outbox (user_id, id);
+create index outbox_created on outbox (created_at);

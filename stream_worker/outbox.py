@@ -1,0 +1,105 @@
+"""The transactional outbox: what a batch publishes is written in its transaction, deleted once delivered.
+
+Results, dead letters and wake-ups are inserted into `outbox` in the batch's transaction. After the
+commit the worker delivers them and deletes the rows. A worker that dies in between leaves the rows:
+the next batch that locks the same user publishes them before anything newer of that user (order kept),
+and `claim_stale` lets any worker publish the rows of users that nobody touches any more.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+import psycopg
+
+from schemas.records import Headers
+
+Conn = psycopg.Connection[Any]
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    user_id: UUID | None  # whose order it belongs to; None for a record that was unreadable
+
+
+@dataclass(frozen=True)
+class Stored:
+    ids: list[int]
+    records: list[Outgoing]
+
+
+def add(conn: Conn, records: list[Outgoing]) -> list[int]:
+    if not records:
+        return []
+    with conn.cursor() as cur:
+        cur.executemany(
+            """insert into outbox (user_id, topic, key, value, header_names, header_values)
+               values (%s, %s, %s, %s, %s, %s) returning id""",
+            [
+                (r.user_id, r.topic, r.key, r.value, [k for k, _ in r.headers], [_bytes(v) for _, v in r.headers])
+                for r in records
+            ],
+            returning=True,
+        )
+        ids = []
+        while True:
+            row = cur.fetchone()
+            if row is not None:
+                ids.append(row[0])
+            if not cur.nextset():
+                break
+    return ids
+
+
+def pending(conn: Conn, user_ids: list[UUID]) -> Stored:
+    """What earlier transactions of these users left undelivered, oldest first (their queues are locked)."""
+    rows = conn.execute(
+        """select id, user_id, topic, key, value, header_names, header_values from outbox
+            where user_id = any(%s) order by id""",
+        (user_ids,),
+    ).fetchall()
+    return _stored(rows)
+
+
+def claim_stale(conn: Conn, older_than_s: float, limit: int) -> Stored:
+    """Rows older than `older_than_s` of users no transaction holds now (their queues get locked until
+    commit) and of unreadable records, oldest first."""
+    rows = conn.execute(
+        """with stale as (
+               select distinct user_id from outbox
+                where created_at < now() - make_interval(secs => %(age)s) and user_id is not null),
+           locked as (
+               select q.user_id from user_queues q join stale s on s.user_id = q.user_id
+                order by q.user_id for update of q skip locked)
+           select id, user_id, topic, key, value, header_names, header_values from outbox
+            where user_id in (select user_id from locked)
+               or (user_id is null and created_at < now() - make_interval(secs => %(age)s))
+            order by id limit %(limit)s
+              for update skip locked""",
+        {"age": older_than_s, "limit": limit},
+    ).fetchall()
+    return _stored(rows)
+
+
+def delete(conn: Conn, ids: list[int]) -> None:
+    if ids:
+        conn.execute("delete from outbox where id = any(%s)", (ids,))
+
+
+def _stored(rows: list[tuple[Any, ...]]) -> Stored:
+    return Stored(
+        [row[0] for row in rows],
+        [Outgoing(row[2], row[3], row[4], list(zip(row[5], row[6], strict=True)), row[1]) for row in rows],
+    )
+
+
+def _bytes(value: str | bytes | None) -> bytes:
+    if value is None:
+        return b""
+    return value.encode() if isinstance(value, str) else value

@@ -1,0 +1,69 @@
+"""One shape for every fault scenario: steady load from several users, a fault in the middle, then the checker.
+
+Each scenario's figures (accepted, faults injected, lost, duplicated, order violations, time to drain)
+are printed at the end of the test run.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from tests.support.checks import Report, check
+from tests.support.load import Load, ledger_mix
+from tests.support.stack import Stack
+
+# Workers in fault scenarios retry quickly, so that flaky requests settle within the run.
+FAST_RETRIES = {"RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5"}
+RESULTS: list[str] = []
+
+
+@dataclass
+class Outcome:
+    report: Report
+    faults: int
+    drain_s: float
+    refused: int
+
+
+def run_scenario(
+    stack: Stack,
+    api: str,
+    name: str,
+    inject: Callable[[Load], int],
+    users: int = 6,
+    per_user: int = 80,
+    seed: int = 1,
+    sleep_ms: int = 3,
+) -> Outcome:
+    """Start the load, call `inject(load)` (returns how many faults it injected), wait for the load and
+    the drain, check everything. Workers are the caller's to start."""
+    rng = random.Random(seed)
+    clients = [stack.client(api) for _ in range(users)]
+    load = Load(clients, [ledger_mix(rng, per_user, sleep_ms=sleep_ms, failures=True) for _ in clients]).start()
+    faults = inject(load)
+    load.join()
+    started = time.monotonic()
+    stack.wait_terminal(load.total, timeout=180)
+    drain_s = time.monotonic() - started
+    report = check(stack, load.accepted)
+    RESULTS.append(f"{name}: {report.summary()} faults={faults} refused={load.refused} drain_s={drain_s:.1f}")
+    return Outcome(report, faults, drain_s, load.refused)
+
+
+def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def terminal_count(stack: Stack) -> int:
+    with stack.db() as conn:
+        row = conn.execute("select count(*) from requests where processed_seq is not null").fetchone()
+    assert row is not None
+    count: int = row[0]
+    return count
