@@ -35,8 +35,6 @@ from userq.kafka import producer_config
 
 log = structlog.get_logger(__name__)
 
-# The group moved on while we committed: commit again after the rebalance, or leave it to the next owner.
-_REBALANCING = frozenset({KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS})
 # A wake-up that PostgreSQL says is early waits at least this long (clocks of two machines may differ).
 _MIN_DEFER_S = 0.05
 
@@ -223,7 +221,12 @@ class Worker:
             raise DeliveryFailed(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
 
     def _commit_pending(self, only: set[TopicPartitionKey] | None = None) -> None:
-        """Commit the pending offsets (of `only` these partitions); keep them when the group is rebalancing."""
+        """Commit the pending offsets (of `only` these partitions).
+
+        A commit the group refuses (it is rebalancing, the coordinator moved, the broker restarted and
+        forgot us) stays pending: it is tried again after the next poll, when we rejoined, or dropped when
+        the partition is revoked or lost (the next owner then reads those records again, harmlessly).
+        """
         keys = [key for key in self._pending if only is None or key in only]
         if not keys:
             return
@@ -231,15 +234,15 @@ class Worker:
         try:
             committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
         except KafkaException as exc:
-            if exc.args[0].code() not in _REBALANCING:
+            if exc.args[0].fatal():
                 raise
-            log.info("commit deferred: the group is rebalancing", partitions=[p for _, p in keys])
+            log.info("commit deferred", reason=exc.args[0].str(), partitions=[p for _, p in keys])
             return
         for tp in committed:
-            if tp.error is not None:
-                raise KafkaException(tp.error)
-        for key in keys:
-            del self._pending[key]
+            if tp.error is None:
+                self._pending.pop((tp.topic, tp.partition), None)
+            else:
+                log.info("commit deferred", reason=str(tp.error), partition=tp.partition)
 
     def _flow_control(self) -> None:
         """Stop reading wake-ups while too many wait in memory; the schedule's size stays bounded."""

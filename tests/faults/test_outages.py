@@ -26,11 +26,11 @@ def test_kafka_restart_under_load(stack: Stack) -> None:
     def inject(load: Load) -> int:
         time.sleep(2)
         native_script("kafka.sh", "stop")
-        time.sleep(4)
+        time.sleep(6)
         native_script("kafka.sh", "start")
         return 1
 
-    outcome = run_scenario(stack, api, "kafka stopped and restarted", inject, per_user=60, users=4)
+    outcome = run_scenario(stack, api, "kafka stopped and restarted", inject, per_user=100, users=4, pace_s=0.05)
     assert outcome.report.problems == []
     assert outcome.refused > 0, "the API should have answered 503 while the broker was down"
 
@@ -47,6 +47,6 @@ def test_postgres_restart_under_load(stack: Stack) -> None:
         native_script("postgres.sh", "start")
         return 1
 
-    outcome = run_scenario(stack, api, "postgres stopped and restarted", inject, per_user=60, users=4)
+    outcome = run_scenario(stack, api, "postgres stopped and restarted", inject, per_user=100, users=4, pace_s=0.05)
     assert outcome.report.problems == []
     assert outcome.refused > 0, "the API should have answered 503 while the database was down"

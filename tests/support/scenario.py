@@ -37,12 +37,14 @@ def run_scenario(
     per_user: int = 80,
     seed: int = 1,
     sleep_ms: int = 3,
+    pace_s: float = 0.0,
 ) -> Outcome:
     """Start the load, call `inject(load)` (returns how many faults it injected), wait for the load and
     the drain, check everything. Workers are the caller's to start."""
     rng = random.Random(seed)
     clients = [stack.client(api) for _ in range(users)]
-    load = Load(clients, [ledger_mix(rng, per_user, sleep_ms=sleep_ms, failures=True) for _ in clients]).start()
+    plans = [ledger_mix(rng, per_user, sleep_ms=sleep_ms, failures=True) for _ in clients]
+    load = Load(clients, plans, pace_s=pace_s).start()
     faults = inject(load)
     load.join()
     started = time.monotonic()
