@@ -6,6 +6,9 @@ from __future__ import annotations
 import signal
 import time
 
+from confluent_kafka import Producer
+
+from tests.support.checks import read_messages
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, run_scenario
 from tests.support.stack import Stack
@@ -14,13 +17,16 @@ from tests.support.stack import Stack
 QUICK_GROUP = {"SESSION_TIMEOUT_MS": "6000", "MAX_POLL_INTERVAL_MS": "10000", "DB_IDLE_IN_TRANSACTION_TIMEOUT_S": "4"}
 
 
-def test_workers_join_and_leave_every_few_seconds(stack: Stack, api: str) -> None:
+def test_workers_join_and_leave_every_few_seconds_with_malformed_records(stack: Stack, api: str) -> None:
     workers = [stack.start_worker(**FAST_RETRIES)]
+    garbage = Producer({"bootstrap.servers": stack.services.kafka})
 
     def inject(load: Load) -> int:
         changes = 0
         for round_ in range(8):
             time.sleep(1.5)
+            garbage.produce(stack.settings.requests_topic, b"\x00 not a request %d" % round_, b"nobody")
+            garbage.flush(10)
             if round_ % 3 == 2 and len([w for w in workers if w.alive()]) > 1:
                 leaving = next(w for w in workers if w.alive())
                 leaving.stop()
@@ -29,8 +35,12 @@ def test_workers_join_and_leave_every_few_seconds(stack: Stack, api: str) -> Non
             changes += 1
         return changes
 
-    outcome = run_scenario(stack, api, "rebalance churn", inject, per_user=120)
+    outcome = run_scenario(stack, api, "rebalance churn + malformed records", inject, per_user=120)
     assert outcome.report.problems == []
+    unreadable = [
+        m for m in read_messages(stack, stack.settings.dlq_topic) if m.headers.get("userq.dlq.cause") == "unprocessable"
+    ]
+    assert {m.value for m in unreadable} == {b"\x00 not a request %d" % n for n in range(8)}
 
 
 def test_a_zombie_worker_does_not_write_over_the_new_owner(stack: Stack, api: str) -> None:
