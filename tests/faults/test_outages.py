@@ -1,4 +1,8 @@
-"""The broker and the database stopped and restarted under load (the native services of infra/local)."""
+"""The broker and the database stopped and restarted under load (the native services of infra/local).
+
+While one is down the API answers 503 (nothing is accepted that is not durable) and the workers wait;
+when it is back, everything accepted completes, in order, once.
+"""
 
 from __future__ import annotations
 
@@ -12,41 +16,22 @@ from tests.support.services import native_script
 from tests.support.stack import Stack
 
 
-@pytest.fixture(autouse=True)
-def _restartable(stack: Stack) -> None:
+@pytest.mark.parametrize(("script", "down_s"), [("kafka.sh", 6.0), ("postgres.sh", 3.0)], ids=["kafka", "postgres"])
+def test_restart_under_load(stack: Stack, script: str, down_s: float) -> None:
     if not stack.services.native:
         pytest.fail("outage scenarios stop and restart Kafka and PostgreSQL: run them with the infra/local services")
-
-
-def test_kafka_restart_under_load(stack: Stack) -> None:
     api = stack.start_api(PRODUCE_TIMEOUT_S="3")
     stack.start_worker(**FAST_RETRIES)
     stack.start_worker(**FAST_RETRIES)
 
     def inject(load: Load) -> int:
         time.sleep(2)
-        native_script("kafka.sh", "stop")
-        time.sleep(6)
-        native_script("kafka.sh", "start")
+        native_script(script, "stop")
+        time.sleep(down_s)
+        native_script(script, "start")
         return 1
 
-    outcome = run_scenario(stack, api, "kafka stopped and restarted", inject, per_user=100, users=4, pace_s=0.05)
+    name = f"{script.removesuffix('.sh')} stopped {down_s:.0f} s and restarted"
+    outcome = run_scenario(stack, api, name, inject, per_user=100, users=4, pace_s=0.05)
     assert outcome.report.problems == []
-    assert outcome.refused > 0, "the API should have answered 503 while the broker was down"
-
-
-def test_postgres_restart_under_load(stack: Stack) -> None:
-    api = stack.start_api()
-    stack.start_worker(**FAST_RETRIES)
-    stack.start_worker(**FAST_RETRIES)
-
-    def inject(load: Load) -> int:
-        time.sleep(2)
-        native_script("postgres.sh", "stop")
-        time.sleep(3)
-        native_script("postgres.sh", "start")
-        return 1
-
-    outcome = run_scenario(stack, api, "postgres stopped and restarted", inject, per_user=100, users=4, pace_s=0.05)
-    assert outcome.report.problems == []
-    assert outcome.refused > 0, "the API should have answered 503 while the database was down"
+    assert outcome.refused > 0, "the API should have answered 503 while it was down"
