@@ -263,17 +263,14 @@ class _Transaction:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
         if row.status.terminal or row.status is Status.RETRYING:
             # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
-            log.info(
-                "already done; skipped",
-                status=row.status,
-                partition=item.position.partition,
-                offset=item.position.offset,
-            )
+            _skipped(row, item)
+        elif row.parked:
+            if not self.is_held(row.user_id):
+                self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
         elif self.is_held(row.user_id) or store.has_parked(self.conn, row.user_id):
-            if not row.parked:
-                store.park(self.conn, row.request_id)
-                row.parked = True
-                log.info("parked behind the user's held request", held_by=str(self.queues[row.user_id].held_by))
+            store.park(self.conn, row.request_id)
+            row.parked = True
+            log.info("parked behind the user's earlier requests", held_by=str(self.queues[row.user_id].held_by))
         else:
             self.execute(row)
 
@@ -288,12 +285,7 @@ class _Transaction:
                 self.execute(row)
         else:
             if row.status.terminal:
-                log.info(
-                    "already done; skipped",
-                    status=row.status,
-                    partition=item.position.partition,
-                    offset=item.position.offset,
-                )
+                _skipped(row, item)
             if not self.is_held(row.user_id):
                 self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
 
@@ -386,6 +378,16 @@ class _Transaction:
 
     def emit(self, out: Outgoing) -> None:
         self.processed.outgoing.append(out)
+
+
+def _skipped(row: store.RequestRow, item: Inbound) -> None:
+    log.info(
+        "already done; skipped",
+        status=row.status,
+        topic=item.position.topic,
+        partition=item.position.partition,
+        offset=item.position.offset,
+    )
 
 
 def read(

@@ -2,38 +2,32 @@
 
 from __future__ import annotations
 
-import random
 import signal
-import threading
 import time
 
-from tests.support.checks import check
-from tests.support.load import ledger_mix, submit_all
-from tests.support.stack import Stack
+import orjson
 
-USERS = 6
-PER_USER = 60
+from tests.support.load import Load
+from tests.support.scenario import FAST_RETRIES, run_scenario
+from tests.support.stack import Stack
 
 
 def test_sigterm_drains_cleanly_without_redelivery(stack: Stack, api: str) -> None:
-    leaving = stack.start_worker()
-    staying = stack.start_worker()
-    rng = random.Random(4)
-    clients = [stack.client(api) for _ in range(USERS)]
-    plans = [ledger_mix(rng, PER_USER, sleep_ms=5) for _ in clients]
-    result: dict[str, dict[str, list[str]]] = {}
-    submitter = threading.Thread(target=lambda: result.update(accepted=submit_all(clients, plans)))
-    submitter.start()
-    time.sleep(2)
+    leaving = stack.start_worker(**FAST_RETRIES)
+    staying = stack.start_worker(**FAST_RETRIES)
 
-    leaving.signal(signal.SIGTERM)
-    assert leaving.popen.wait(30) == 0
-    submitter.join()
-    stack.wait_terminal(USERS * PER_USER)
+    def inject(load: Load) -> int:
+        time.sleep(2)
+        leaving.signal(signal.SIGTERM)
+        assert leaving.popen.wait(30) == 0
+        return 1
 
-    report = check(stack, result["accepted"])
-    assert report.problems == []
-    for worker in (leaving, staying):
-        log = worker.log_path.read_text()
-        assert "already done" not in log, f"{worker.name} re-read records that were done"
+    outcome = run_scenario(stack, api, "sigterm (clean drain)", inject, per_user=60)
+    assert outcome.report.problems == []
     assert "worker stopped" in leaving.log_path.read_text()
+    for worker in (leaving, staying):
+        # Wake-ups still waiting for their due time are read again by the next owner (harmlessly); records
+        # of the requests topic must not be: the leaving worker committed everything it had done.
+        for line in worker.log_path.read_text().splitlines():
+            if "already done" in line:
+                assert orjson.loads(line)["topic"] == stack.settings.retry_topic, line
