@@ -12,7 +12,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from producer_api.errors import ApiError, unauthorized
 from producer_api.security import InvalidToken, decode
-from producer_api.services import users
+from producer_api.services import sessions
 from producer_api.state import State
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
@@ -21,6 +21,7 @@ _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v
 @dataclass(frozen=True)
 class Principal:
     user_id: uuid.UUID
+    session_id: uuid.UUID
     role: str
 
 
@@ -33,10 +34,10 @@ async def current_user(
         claims = decode(state.settings, credentials.credentials, "access")
     except InvalidToken:
         raise unauthorized() from None
-    role = await users.role_of(state.pool, claims.user_id)
-    if role is None:
+    role = await sessions.role_in_session(state.pool, claims.user_id, claims.session_id)
+    if role is None:  # logged out, session expired or revoked, user deleted
         raise unauthorized()
-    return Principal(claims.user_id, role)
+    return Principal(claims.user_id, claims.session_id, role)
 
 
 async def current_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:

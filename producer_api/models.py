@@ -32,6 +32,10 @@ class TokenPair(BaseModel):
     expires_in: int
 
 
+class RefreshRequest(_Input):
+    refresh_token: str = Field(min_length=1, max_length=4096)
+
+
 class NewRequest(_Input):
     type: str = Field(min_length=1, max_length=100, examples=["demo.echo"])
     payload: dict[str, Any] = Field(default_factory=dict, examples=[{"hello": "world"}])

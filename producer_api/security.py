@@ -37,7 +37,7 @@ def verify_password(password_hash: str | None, password: str) -> bool:
 @dataclass(frozen=True)
 class Claims:
     user_id: uuid.UUID
-    role: str
+    session_id: uuid.UUID
     kind: TokenKind
     token_id: str
     expires_at: int
@@ -47,25 +47,34 @@ class InvalidToken(Exception):
     pass
 
 
-def issue(settings: ApiSettings, user_id: uuid.UUID, role: str, kind: TokenKind) -> tuple[str, int]:
-    """A signed token and its lifetime in seconds."""
+@dataclass(frozen=True)
+class Issued:
+    token: str
+    token_id: str
+    ttl: int
+
+
+def issue(settings: ApiSettings, user_id: uuid.UUID, session_id: uuid.UUID, kind: TokenKind) -> Issued:
+    """A signed token of `session_id`. It names no role: the role is read from the database each time."""
     ttl = settings.access_token_ttl_s if kind == "access" else settings.refresh_token_ttl_s
     now = int(time.time())
+    token_id = uuid.uuid4().hex
     claims = {
         "iss": settings.jwt_issuer,
         "aud": settings.jwt_audience,
         "sub": str(user_id),
-        "role": role,
+        "sid": str(session_id),
         "typ": kind,
         "iat": now,
         "nbf": now,
         "exp": now + ttl,
-        "jti": uuid.uuid4().hex,
+        "jti": token_id,
     }
-    return jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), ttl
+    return Issued(jwt.encode(claims, settings.jwt_secret, algorithm=ALGORITHM), token_id, ttl)
 
 
 def decode(settings: ApiSettings, token: str, kind: TokenKind) -> Claims:
+    """The claims of a token we issued, of this kind, not expired; `InvalidToken` for anything else."""
     try:
         claims = jwt.decode(
             token,
@@ -74,12 +83,10 @@ def decode(settings: ApiSettings, token: str, kind: TokenKind) -> Claims:
             audience=settings.jwt_audience,
             issuer=settings.jwt_issuer,
             leeway=LEEWAY_S,
-            options={"require": ["iss", "aud", "sub", "exp", "iat", "jti", "typ"]},
+            options={"require": ["iss", "aud", "sub", "sid", "exp", "iat", "jti", "typ"]},
         )
         if claims["typ"] != kind:
             raise InvalidToken(f"not an {kind} token")
-        return Claims(
-            uuid.UUID(claims["sub"]), str(claims.get("role", "user")), kind, str(claims["jti"]), int(claims["exp"])
-        )
-    except (jwt.PyJWTError, ValueError, KeyError) as exc:
+        return Claims(uuid.UUID(claims["sub"]), uuid.UUID(claims["sid"]), kind, str(claims["jti"]), int(claims["exp"]))
+    except (jwt.PyJWTError, ValueError, KeyError, TypeError) as exc:
         raise InvalidToken(str(exc)) from None

@@ -1,13 +1,14 @@
-"""POST /v1/auth/register and /v1/auth/token."""
+"""POST /v1/auth/register, /token, /refresh and /logout."""
 
 from __future__ import annotations
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Response
 
-from producer_api.errors import ApiError
-from producer_api.models import Credentials, TokenPair, UserOut
-from producer_api.security import issue
-from producer_api.services import users
+from producer_api.auth import CurrentUser
+from producer_api.errors import ApiError, unauthorized
+from producer_api.models import Credentials, RefreshRequest, TokenPair, UserOut
+from producer_api.security import InvalidToken
+from producer_api.services import sessions, users
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -32,6 +33,20 @@ async def token(body: Credentials, state: State) -> TokenPair:
     user = await users.authenticate(state.pool, body.username, body.password)
     if user is None:
         raise ApiError(401, "invalid_credentials", "wrong username or password")
-    access, ttl = issue(state.settings, user.user_id, user.role, "access")
-    refresh, _ = issue(state.settings, user.user_id, user.role, "refresh")
-    return TokenPair(access_token=access, refresh_token=refresh, expires_in=ttl)
+    return await sessions.open_session(state.pool, state.settings, user.user_id)
+
+
+@router.post("/refresh", response_model=TokenPair, responses={401: {"description": "invalid, used or expired"}})
+async def refresh(body: RefreshRequest, state: State) -> TokenPair:
+    """A new token pair. A refresh token works once; presenting a used one ends the whole session."""
+    try:
+        return await sessions.rotate(state.pool, state.settings, body.refresh_token)
+    except InvalidToken:
+        raise unauthorized() from None
+
+
+@router.post("/logout", status_code=204, responses={401: {"description": "not logged in"}})
+async def logout(user: CurrentUser, state: State) -> Response:
+    """End this session: its access and refresh tokens stop working at once."""
+    await sessions.close(state.pool, user.session_id)
+    return Response(status_code=204)

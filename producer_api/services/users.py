@@ -52,13 +52,6 @@ async def authenticate(pool: AsyncConnectionPool, username: str, password: str) 
     return User(row[0], row[1], row[2]) if ok and row else None
 
 
-async def role_of(pool: AsyncConnectionPool, user_id: uuid.UUID) -> str | None:
-    """The user's role, or None when there is no such user (any more)."""
-    async with pool.connection() as conn:
-        row = await (await conn.execute("select role from users where user_id = %s", (user_id,))).fetchone()
-    return str(row[0]) if row else None
-
-
 def create_admin(database_url: str, username: str, password: str) -> uuid.UUID:
     """Create a user with the admin role, or give an existing user (whose password matches) that role."""
     with psycopg.connect(database_url) as conn:

@@ -82,3 +82,43 @@ def test_a_deleted_users_token_stops_working(api: str, stack: Stack) -> None:
     with stack.db() as conn:
         conn.execute("delete from users where user_id = %s", (client.user_id,))
     assert client.http.get("/v1/requests").status_code == 401
+
+
+def _login(api: str, stack: Stack) -> tuple[httpx.Client, dict[str, str]]:
+    client = stack.client(api)
+    tokens = client.http.post(
+        "/v1/auth/token", json={"username": client.username, "password": "a long enough password"}
+    ).json()
+    return client.http, tokens
+
+
+def _bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+def test_a_refresh_token_works_once_and_its_reuse_ends_the_session(api: str, stack: Stack) -> None:
+    http, first = _login(api, stack)
+    second = http.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert second.status_code == 200
+    fresh = second.json()
+    assert http.get("/v1/requests", headers=_bearer(fresh["access_token"])).status_code == 200
+
+    reused = http.post("/v1/auth/refresh", json={"refresh_token": first["refresh_token"]})
+    assert reused.status_code == 401
+    # the reuse looks like theft: every token of the session stops working, the newest ones too
+    assert http.get("/v1/requests", headers=_bearer(fresh["access_token"])).status_code == 401
+    assert http.post("/v1/auth/refresh", json={"refresh_token": fresh["refresh_token"]}).status_code == 401
+
+
+def test_logout_ends_the_session_at_once(api: str, stack: Stack) -> None:
+    http, tokens = _login(api, stack)
+    assert http.post("/v1/auth/logout", headers=_bearer(tokens["access_token"])).status_code == 204
+    assert http.get("/v1/requests", headers=_bearer(tokens["access_token"])).status_code == 401
+    assert http.post("/v1/auth/refresh", json={"refresh_token": tokens["refresh_token"]}).status_code == 401
+    assert http.get("/v1/requests").status_code == 200, "another session of the same user goes on"
+
+
+def test_an_access_token_is_not_a_refresh_token(api: str, stack: Stack) -> None:
+    http, tokens = _login(api, stack)
+    assert http.post("/v1/auth/refresh", json={"refresh_token": tokens["access_token"]}).status_code == 401
+    assert http.get("/v1/requests", headers=_bearer(tokens["refresh_token"])).status_code == 401

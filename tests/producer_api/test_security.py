@@ -17,6 +17,7 @@ SETTINGS = ApiSettings(env="test", jwt_secret=KEY)
 def _claims(**changes: object) -> dict[str, object]:
     now = int(time.time())
     claims: dict[str, object] = {
+        "sid": str(uuid.uuid4()),
         "iss": SETTINGS.jwt_issuer,
         "aud": SETTINGS.jwt_audience,
         "sub": str(uuid.uuid4()),
@@ -38,11 +39,11 @@ def test_passwords_are_argon2id_and_verify() -> None:
 
 
 def test_an_issued_access_token_decodes() -> None:
-    user_id = uuid.uuid4()
-    token, ttl = issue(SETTINGS, user_id, "user", "access")
-    claims = decode(SETTINGS, token, "access")
-    assert claims.user_id == user_id
-    assert ttl == SETTINGS.access_token_ttl_s
+    user_id, session_id = uuid.uuid4(), uuid.uuid4()
+    issued = issue(SETTINGS, user_id, session_id, "access")
+    claims = decode(SETTINGS, issued.token, "access")
+    assert (claims.user_id, claims.session_id, claims.token_id) == (user_id, session_id, issued.token_id)
+    assert issued.ttl == SETTINGS.access_token_ttl_s
 
 
 @pytest.mark.parametrize(
@@ -55,6 +56,8 @@ def test_an_issued_access_token_decodes() -> None:
         jwt.encode(_claims(iss="evil"), KEY, algorithm="HS256"),
         jwt.encode(_claims(aud="other"), KEY, algorithm="HS256"),
         jwt.encode(_claims(typ="refresh"), KEY, algorithm="HS256"),
+        jwt.encode(_claims(sid=None), KEY, algorithm="HS256"),  # no session
+        jwt.encode(_claims(sid="../../etc/passwd"), KEY, algorithm="HS256"),
         jwt.encode(_claims(), None, algorithm="none"),  # alg=none
         "not.a.token",
     ],
@@ -66,6 +69,8 @@ def test_an_issued_access_token_decodes() -> None:
         "wrong-iss",
         "wrong-aud",
         "refresh-as-access",
+        "no-sid",
+        "bad-sid",
         "alg-none",
         "garbage",
     ],
@@ -76,7 +81,7 @@ def test_bad_tokens_are_refused(token: str) -> None:
 
 
 def test_a_tampered_payload_is_refused() -> None:
-    token, _ = issue(SETTINGS, uuid.uuid4(), "user", "access")
+    token = issue(SETTINGS, uuid.uuid4(), uuid.uuid4(), "access").token
     header, _payload, signature = token.split(".")
     forged = jwt.encode(_claims(role="admin"), "x" * 64, algorithm="HS256").split(".")[1]
     with pytest.raises(InvalidToken):
