@@ -13,7 +13,7 @@ from producer_api import errors
 from producer_api.middleware import BodyLimit
 from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
-from producer_api.routes import auth, health, requests
+from producer_api.routes import auth, health, queue, requests
 from producer_api.services.admin import AdminService
 from producer_api.services.requests import Limits, RequestService
 from producer_api.settings import ApiSettings
@@ -57,6 +57,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     errors.install(app)
     app.include_router(auth.router)
     app.include_router(requests.router)
+    app.include_router(queue.router)
     app.include_router(admin_routes.router)
     app.include_router(health.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)

@@ -70,6 +70,17 @@ class RequestPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
 
 
+class QueueView(BaseModel):
+    depth: int = Field(description="requests accepted and not yet terminal")
+    retrying: int = Field(description="of those, waiting for a retry")
+    oldest_queued_at: datetime | None = Field(description="acceptance time of the oldest one waiting to start")
+    paused: bool
+    state: Literal["empty", "active", "held", "drained"] = Field(
+        description="empty: nothing ever; active: work pending; held: waiting behind a retry or a halting"
+        " dead letter; drained: everything terminal"
+    )
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, bool] = Field(default_factory=dict)

@@ -24,7 +24,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.models import NewRequest, RequestPage, RequestView
+from producer_api.models import NewRequest, QueueView, RequestPage, RequestView
 from producer_api.producer import AsyncProducer, NotDelivered
 from schemas import records as wire
 from schemas.lifecycle import Status
@@ -162,6 +162,24 @@ class RequestService:
                 f"select {_VIEW} from requests where request_id = %s and user_id = %s", (request_id, user_id)
             )
             return await cur.fetchone()
+
+    async def queue(self, user_id: uuid.UUID) -> QueueView:
+        async with self._pool.connection() as conn:
+            row = await (
+                await conn.execute(
+                    """select count(*) filter (where r.processed_seq is null),
+                          count(*) filter (where r.status = 'retrying'),
+                          min(r.accepted_at) filter (where r.status = 'queued'),
+                          count(*),
+                          (select q.held_by is not null from user_queues q where q.user_id = %s)
+                     from requests r where r.user_id = %s and r.sequence is not null""",
+                    (user_id, user_id),
+                )
+            ).fetchone()
+        assert row is not None
+        depth, retrying, oldest, total, held = row
+        state = "empty" if total == 0 else "held" if held else "active" if depth else "drained"
+        return QueueView(depth=depth, retrying=retrying, oldest_queued_at=oldest, paused=False, state=state)
 
     async def page(self, user_id: uuid.UUID, status: Status | None, limit: int, cursor: str | None) -> RequestPage:
         after = decode_cursor(cursor) if cursor else -1

@@ -82,3 +82,29 @@ def test_max_attempts_dead_letters_a_request_that_keeps_failing(stack: Stack, ap
     [dead] = read_messages(stack, stack.settings.dlq_topic)
     assert dead.headers[wire.DLQ_CAUSE] == "max_attempts"
     assert dead.headers[wire.DLQ_FIRST_FAILED_AT] < dead.headers[wire.DLQ_LAST_FAILED_AT]
+
+
+def test_the_queue_view_follows_a_hold_and_a_drain(stack: Stack, api: str) -> None:
+    client = stack.client(api)
+    assert client.http.get("/v1/queue").json() == {
+        "depth": 0,
+        "retrying": 0,
+        "oldest_queued_at": None,
+        "paused": False,
+        "state": "empty",
+    }
+    client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 2})
+    waiting = client.submit("demo.echo", {})
+    assert client.http.get("/v1/queue").json()["state"] == "active"  # no worker yet
+    stack.start_worker()
+    time.sleep(1)
+    queue = client.http.get("/v1/queue").json()
+    assert queue == {
+        "depth": 2,
+        "retrying": 1,
+        "oldest_queued_at": waiting["accepted_at"],
+        "paused": False,
+        "state": "held",
+    }
+    stack.wait_terminal(2, timeout=30)
+    assert client.http.get("/v1/queue").json()["state"] == "drained"
