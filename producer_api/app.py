@@ -9,7 +9,8 @@ from anyio import to_thread
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api import errors
+from producer_api import errors, metrics
+from producer_api.metrics import Metrics
 from producer_api.middleware import BodyLimit
 from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
@@ -60,5 +61,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(queue.router)
     app.include_router(admin_routes.router)
     app.include_router(health.router)
+    app.include_router(metrics.router)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
+    app.add_middleware(Metrics)
     return app

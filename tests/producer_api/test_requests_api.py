@@ -145,3 +145,13 @@ def test_errors_are_json_and_health_answers(api: str) -> None:
     ready = httpx.get(f"{api}/readyz").json()
     assert ready == {"status": "ok", "checks": {"postgres": True, "kafka": True}}
     assert "/v1/requests" in httpx.get(f"{api}/openapi.json").json()["paths"]
+
+
+def test_metrics_count_requests_by_route_template_not_by_path(api: str, stack: Stack) -> None:
+    client = stack.client(api)
+    request_id = client.submit("demo.echo", {})["request_id"]
+    client.http.get(f"/v1/requests/{request_id}")
+    text = httpx.get(f"{api}/metrics").text
+    assert 'userq_api_requests_total{method="POST",route="/v1/requests",status="202"} 1.0' in text
+    assert 'route="/v1/requests/{request_id}",status="200"' in text
+    assert request_id not in text and client.user_id not in text
