@@ -113,10 +113,13 @@ class Worker:
         """New records in partition order, then the wake-ups whose time has come."""
         batch = []
         now = time.time()
+        assigned = self._assigned() if messages else set()
         for message in messages:
             if not self._is_record(message):
                 continue
             item = self._inbound(message)
+            if item.position.key not in assigned:
+                continue  # revoked by a rebalance inside this poll: its new owner reads it
             self._tracker.read(item.position)
             if item.wakeup is not None and item.wakeup.due_at.timestamp() > now:
                 self._schedule.add(item.wakeup.due_at.timestamp(), item.position, item)
@@ -136,8 +139,7 @@ class Worker:
             outbox.delete(conn, processed.outbox_ids)
         except store.Fenced as exc:
             log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
-            self._forget(partitions)
-            self._again(batch)  # if the group still gives us these partitions, we read them again
+            self._read_again(partitions)
             return
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             log.warning("batch failed, will run it again", error=str(exc), records=len(batch))
@@ -175,19 +177,33 @@ class Worker:
             self._drop_connection()
 
     def _again(self, batch: list[Inbound]) -> None:
-        """Run the batch again: wake-ups from memory after the pause, new records by reading them again."""
+        """Run the batch again after the pause: records of the retry topic (wake-ups, and unreadable ones)
+        from memory; records of the requests topic by reading them again from the batch's first offset."""
         retry_at = time.time() + self._settings.infra_backoff_s
         fresh = []
         for item in batch:
-            if item.wakeup is not None:
+            if item.position.topic == self._settings.retry_topic:
                 self._schedule.add(retry_at, item.position, item)
             else:
                 fresh.append(item.position)
-        assigned = {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
+        assigned = self._assigned()
         for (topic, partition), offset in rewind_points(fresh).items():
             self._tracker.forget([(topic, partition)])
             if (topic, partition) in assigned:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _read_again(self, partitions: set[TopicPartitionKey]) -> None:
+        """Drop all we hold of these partitions and, where the group still gives them to us, read them
+        again from their commit point (the oldest record not done, wake-ups waiting in memory included)."""
+        points = self._tracker.commit_points(partitions)
+        self._forget(partitions)
+        assigned = self._assigned()
+        for (topic, partition), offset in points.items():
+            if (topic, partition) in assigned:
+                self._consumer.seek(TopicPartition(topic, partition, offset))
+
+    def _assigned(self) -> set[TopicPartitionKey]:
+        return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
 
     def _claim(self, conn: psycopg.Connection[Any], partitions: set[TopicPartitionKey]) -> None:
         unclaimed = sorted(partitions - self._epochs.keys())

@@ -39,7 +39,12 @@ from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, 
 
 log = structlog.get_logger(__name__)
 
-INFRASTRUCTURE_ERRORS = (psycopg.OperationalError, psycopg.InterfaceError)
+# Our own infrastructure failing: the batch is rolled back and run again, nothing is dead-lettered.
+INFRASTRUCTURE_ERRORS = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    psycopg.errors.IdleInTransactionSessionTimeout,  # the batch outlived DB_IDLE_IN_TRANSACTION_TIMEOUT_S
+)
 
 
 @dataclass(frozen=True)
@@ -241,7 +246,7 @@ class _Transaction:
             self.emit(self.p.dead_letter_of_unreadable(item))
             return
         row = self.rows.get(item.record.request_id)
-        if row is None or item.record.user_id not in self.queues:
+        if row is None or row.user_id != item.record.user_id:
             if item.wakeup is None:
                 log.warning(
                     "record was never accepted; not run",

@@ -39,7 +39,10 @@ class WorkerSettings(CommonSettings):
         10_000, ge=10, description="Wake-ups held in memory at most; reading the retry topic pauses above it."
     )
     db_idle_in_transaction_timeout_s: float = Field(
-        30.0, gt=0, description="PostgreSQL ends a worker's transaction idle this long (a frozen worker)."
+        60.0,
+        gt=0,
+        description="PostgreSQL ends a worker's transaction idle this long (a frozen worker). Handlers run inside"
+        " the batch transaction: one handler call must stay well below it.",
     )
     fault_kill_after_db_commits: int = Field(
         0, ge=0, description="Testing only: SIGKILL itself after this many batch commits, before the offsets."

@@ -10,7 +10,7 @@ from fastapi import APIRouter, Query
 from producer_api.auth import AdminUser
 from producer_api.errors import ApiError, not_found, unavailable
 from producer_api.models import BatchView, DeadLetterPage, RequestView
-from producer_api.services.admin import Busy, NotAccepted, NothingToDo
+from producer_api.services.admin import Busy, HaltedByAnother, NotAccepted, NothingToDo
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
@@ -63,6 +63,12 @@ async def _redrive(state: State, user_id: uuid.UUID | None, request_id: uuid.UUI
         raise not_found("dead letter") from None
     except Busy:
         raise ApiError(409, "retry_in_flight", "the user has a retry in flight; redrive once it settles") from None
+    except HaltedByAnother as exc:
+        raise ApiError(
+            409,
+            "halted_by_another",
+            f"dead letter {exc.args[0]} halts this user; redrive or discard it first, or redrive all of the user's",
+        ) from None
     except NotAccepted:
         raise unavailable("the queue is unavailable; nothing was changed") from None
 

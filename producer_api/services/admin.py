@@ -35,6 +35,10 @@ class Busy(Exception):
     """The user has a retry in flight: redrive once it has settled."""
 
 
+class HaltedByAnother(Exception):
+    """Another dead letter halts the user: redrive or discard that one (or all of the user's)."""
+
+
 class NotAccepted(Exception):
     pass
 
@@ -82,6 +86,8 @@ class AdminService:
                 ids = [row["request_id"] for row in await cur.fetchall()]
             if not ids:
                 raise NothingToDo()
+            if queue and queue["hold_reason"] == "halted" and queue["held_by"] not in ids:
+                raise HaltedByAnother(queue["held_by"])
             first, rest = ids[0], ids[1:]
             await conn.execute(
                 """update requests set status = 'retrying', next_attempt_at = now(), parked = false,

@@ -5,7 +5,7 @@
 -- ('halted'). Every worker decision about a user is taken under this row's lock.
 create table user_queues (
     user_id     uuid primary key references users on delete cascade,
-    held_by     uuid references requests on delete set null,
+    held_by     uuid,  -- a request of this user (no foreign key: deleting the user deletes both)
     hold_reason text check (hold_reason in ('retrying', 'halted')),
     check ((held_by is null) = (hold_reason is null))
 );
@@ -48,7 +48,7 @@ create table outbox (
     value         bytea,
     header_names  text[] not null,
     header_values bytea[] not null,
-    created_at    timestamptz not null default now()
+    created_at    timestamptz not null default clock_timestamp()  -- when written, not when the batch began
 );
 create index outbox_user on outbox (user_id, id);
 create index outbox_created on outbox (created_at);
