@@ -8,6 +8,7 @@ from types import FrameType
 
 import structlog
 
+from stream_worker import metrics
 from stream_worker.consumer import Worker
 from stream_worker.handlers.registry import load, registry
 from stream_worker.outcomes import RetryPolicy
@@ -39,6 +40,7 @@ def main() -> int:
         ),
     )
     worker = Worker(settings, processor)
+    metrics.serve(settings.metrics_port)
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         structlog.get_logger(__name__).info("stopping", signal=signal.Signals(signum).name)

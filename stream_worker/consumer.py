@@ -15,6 +15,7 @@ partition moves), and the next owner does not read the batch again.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import threading
@@ -25,7 +26,7 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from stream_worker import outbox, store
+from stream_worker import metrics, outbox, store
 from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey, rewind_points
 from stream_worker.outbox import Outgoing
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
@@ -133,15 +134,18 @@ class Worker:
         try:
             conn = self._connection()
             self._claim(conn, partitions)
-            processed = self._processor.process(conn, batch, {key: self._epochs[key] for key in partitions})
+            with metrics.BATCH_SECONDS.time():
+                processed = self._processor.process(conn, batch, {key: self._epochs[key] for key in partitions})
             self._after_db_commit()
             self._deliver(processed.outgoing)
             outbox.delete(conn, processed.outbox_ids)
         except store.Fenced as exc:
+            metrics.BATCH_FAILURES.labels("fenced").inc()
             log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
             self._read_again(partitions)
             return
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
+            metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
             log.warning("batch failed, will run it again", error=str(exc), records=len(batch))
             self._drop_connection()
             self._again(batch)
@@ -153,8 +157,11 @@ class Worker:
                 self._tracker.done(item.position)
         for item, due in processed.deferred:
             self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
+        metrics.record(processed)
+        metrics.BATCH_RECORDS.observe(len(batch))
         self._pending.update(self._tracker.commit_points(partitions))
-        self._commit_pending()
+        with metrics.COMMIT_SECONDS.time():
+            self._commit_pending()
 
     def _sweep_outbox(self) -> None:
         """Now and then, publish what dead workers left in the outbox for users nobody touches since."""
@@ -162,6 +169,7 @@ class Worker:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self._settings.outbox_sweep_interval_s
+        self._measure_lag()
         try:
             conn = self._connection()
             with conn.transaction():  # the users' queue locks are held until the rows are delivered
@@ -175,6 +183,15 @@ class Worker:
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             log.warning("outbox sweep failed; will try again", error=str(exc))
             self._drop_connection()
+
+    def _measure_lag(self) -> None:
+        """Consumer lag per assigned partition: the high watermark minus the group's committed offset."""
+        try:
+            for tp in self._consumer.committed(self._consumer.assignment(), timeout=2):
+                _low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
+                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - max(tp.offset, 0)))
+        except KafkaException as exc:
+            log.info("consumer lag not measured", error=str(exc))
 
     def _again(self, batch: list[Inbound]) -> None:
         """Run the batch again after the pause: records of the retry topic (wake-ups, and unreadable ones)
@@ -262,6 +279,7 @@ class Worker:
 
     def _flow_control(self) -> None:
         """Stop reading wake-ups while too many wait in memory; the schedule's size stays bounded."""
+        metrics.SCHEDULED.set(len(self._schedule))
         retry_partitions = [tp for tp in self._consumer.assignment() if tp.topic == self._settings.retry_topic]
         if not retry_partitions:
             return
@@ -310,18 +328,21 @@ class Worker:
         )
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        metrics.REBALANCES.labels("assigned").inc(len(partitions))
         log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Callbacks run only inside a poll, between batches: nothing of these partitions is in flight,
         # but a commit that a rebalance refused may be pending. This is its last chance.
         revoked = {(p.topic, p.partition) for p in partitions}
+        metrics.REBALANCES.labels("revoked").inc(len(partitions))
         self._commit_pending(only=revoked)
         self._forget(revoked)
         log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another worker owns them already: it reads our uncommitted records again, harmlessly.
+        metrics.REBALANCES.labels("lost").inc(len(partitions))
         self._forget({(p.topic, p.partition) for p in partitions})
         log.warning("partitions lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
@@ -332,3 +353,6 @@ class Worker:
             del self._epochs[key]
         self._tracker.forget(partitions)
         self._schedule.drop(partitions)
+        for topic, partition in partitions:
+            with contextlib.suppress(KeyError):
+                metrics.LAG.remove(topic, str(partition))

@@ -33,6 +33,7 @@ from schemas.lifecycle import Status, transition
 from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
 from stream_worker import outbox, store
 from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, UnknownType, describe
+from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
@@ -80,6 +81,9 @@ class Processed:
     outgoing: list[Outgoing] = field(default_factory=list)  # in the order to deliver them
     outbox_ids: list[int] = field(default_factory=list)  # their rows, to delete once delivered
     deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
+    outcomes: list[tuple[str, str]] = field(default_factory=list)  # (request type, outcome) for metrics
+    end_to_end: list[tuple[str, float]] = field(default_factory=list)  # (request type, seconds to terminal)
+    unreadable: int = 0
 
 
 class Processor:
@@ -106,6 +110,10 @@ class Processor:
             unit.processed.outgoing = [*earlier.records, *new]
             unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
         return unit.processed
+
+    def type_label(self, name: str) -> str:
+        """`name` when it is a registered type; a bounded label for anything a raw record may carry."""
+        return name if self.request_type(name) is not None else "unregistered"
 
     def request_type(self, name: str) -> RequestType[Any] | None:
         try:
@@ -244,6 +252,7 @@ class _Transaction:
     def handle(self, item: Inbound) -> None:
         if item.record is None:
             self.emit(self.p.dead_letter_of_unreadable(item))
+            self.processed.unreadable += 1
             return
         row = self.rows.get(item.record.request_id)
         if row is None or row.user_id != item.record.user_id:
@@ -275,6 +284,7 @@ class _Transaction:
         elif self.is_held(row.user_id) or store.has_parked(self.conn, row.user_id):
             store.park(self.conn, row.request_id)
             row.parked = True
+            self.count(row, "parked")
             log.info("parked behind the user's earlier requests", held_by=str(self.queues[row.user_id].held_by))
         else:
             self.execute(row)
@@ -324,7 +334,12 @@ class _Transaction:
             self.hold(user_id, row.request_id, "retrying")
             self.emit(self.p.wakeup(row))
         self.rows[row.request_id] = row
+        self.count(row, row.status)
         if row.status.terminal:
+            assert row.completed_at is not None
+            self.processed.end_to_end.append(
+                (self.p.type_label(row.type), (row.completed_at - row.accepted_at).total_seconds())
+            )
             self.announce(row)
             if not self.is_held(user_id):
                 self.drain(user_id)
@@ -341,7 +356,7 @@ class _Transaction:
         if request_type.max_attempts is not None:
             policy = RetryPolicy(request_type.max_attempts, policy.base_delay, policy.max_delay)
         try:
-            with self.conn.transaction():
+            with self.conn.transaction(), HANDLER_SECONDS.labels(row.type).time():
                 result = request_type.run(Context(row.request_id, row.user_id, attempt, self.conn), payload)
                 if not isinstance(result, dict):
                     raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
@@ -366,6 +381,9 @@ class _Transaction:
         row = store.next_parked(self.conn, user_id)
         if row is not None and not self.is_held(user_id):
             self.emit(self.p.wakeup(row))  # the rest in a later transaction, still before anything newer
+
+    def count(self, row: store.RequestRow, outcome: str) -> None:
+        self.processed.outcomes.append((self.p.type_label(row.type), outcome))
 
     def is_held(self, user_id: UUID) -> bool:
         return self.queues[user_id].held_by is not None

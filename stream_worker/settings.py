@@ -50,3 +50,4 @@ class WorkerSettings(CommonSettings):
     outbox_sweep_interval_s: float = Field(
         5.0, gt=0, description="How often a worker publishes outbox records that a stopped worker left behind."
     )
+    metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on 127.0.0.1:PORT (0: off).")

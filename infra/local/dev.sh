@@ -38,7 +38,7 @@ up() {
   export LOG_FORMAT="${LOG_FORMAT:-console}" PORT="$port"
   setsid "$py" -m producer_api & echo $! > "$run/api.pid"
   for i in $(seq 1 "$workers"); do
-    WORKER_ID="worker-$i" setsid "$py" -m stream_worker & echo $! > "$run/worker-$i.pid"
+    WORKER_ID="worker-$i" METRICS_PORT=$((9100 + i)) setsid "$py" -m stream_worker & echo $! > "$run/worker-$i.pid"
   done
   trap on_interrupt INT TERM
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -46,7 +46,7 @@ up() {
 
   userq is running
     API            http://127.0.0.1:$port   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
-    workers        $workers processes in consumer group userq-workers
+    workers        $workers processes in consumer group userq-workers (metrics: 127.0.0.1:9101..)
     Kafka          127.0.0.1:$KAFKA_PORT    (data in $KAFKA_STATE)
     PostgreSQL     postgresql://userq:userq@127.0.0.1:$PG_PORT/userq
   Ctrl-C (or 'make stop') stops everything.
