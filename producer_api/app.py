@@ -17,6 +17,8 @@ from producer_api.routes import admin as admin_routes
 from producer_api.routes import auth, health, queue, requests
 from producer_api.services.admin import AdminService
 from producer_api.services.requests import Limits, RequestService
+from producer_api.services.throttle import Limits as ThrottleLimits
+from producer_api.services.throttle import LoginThrottle
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
 from stream_worker.handlers.registry import load, registry
@@ -45,7 +47,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         service = RequestService(pool, producer, registry, settings.requests_topic, Limits(settings.max_payload_bytes))
         admin = AdminService(pool, producer, settings.retry_topic)
-        app.state.userq = AppState(settings, pool, producer, service, admin)
+        logins = LoginThrottle(
+            pool,
+            ThrottleLimits(
+                settings.login_max_failures, settings.login_max_failures_per_address, settings.login_window_s
+            ),
+        )
+        app.state.userq = AppState(settings, pool, producer, service, admin, logins)
         try:
             yield
         finally:

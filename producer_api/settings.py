@@ -21,6 +21,11 @@ class ApiSettings(CommonSettings):
     max_payload_bytes: int = Field(64 << 10, ge=128, description="Largest payload of one request (413).")
     max_batch_requests: int = Field(100, ge=1, le=1000, description="Most requests in one batch.")
     produce_timeout_s: float = Field(10.0, gt=0, le=120, description="Broker ack wait before 503.")
+    login_max_failures: int = Field(10, ge=1, description="Wrong passwords per account and window before 429.")
+    login_max_failures_per_address: int = Field(
+        50, ge=1, description="Wrong passwords from one client address and window before 429."
+    )
+    login_window_s: int = Field(60, ge=1, le=86400, description="The login throttling window.")
     db_pool_min: int = Field(2, ge=1, description="PostgreSQL connections kept open.")
     db_pool_max: int = Field(20, ge=1, description="PostgreSQL connections at most.")
     db_pool_timeout_s: float = Field(5.0, gt=0, description="Wait for a free connection before 503.")

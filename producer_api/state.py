@@ -11,6 +11,7 @@ from psycopg_pool import AsyncConnectionPool
 from producer_api.producer import AsyncProducer
 from producer_api.services.admin import AdminService
 from producer_api.services.requests import RequestService
+from producer_api.services.throttle import LoginThrottle
 from producer_api.settings import ApiSettings
 
 
@@ -21,6 +22,7 @@ class AppState:
     producer: AsyncProducer
     requests: RequestService
     admin: AdminService
+    logins: LoginThrottle
 
 
 def get_state(request: Request) -> AppState:

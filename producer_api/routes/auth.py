@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Response
+from fastapi import APIRouter, Request, Response
 
 from producer_api.auth import CurrentUser
 from producer_api.errors import ApiError, unauthorized
 from producer_api.models import Credentials, RefreshRequest, TokenPair, UserOut
 from producer_api.security import InvalidToken
 from producer_api.services import sessions, users
+from producer_api.services.throttle import Throttled
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/auth", tags=["auth"])
@@ -28,11 +29,22 @@ async def register(body: Credentials, state: State) -> UserOut:
     return UserOut(user_id=user.user_id, username=user.username)
 
 
-@router.post("/token", response_model=TokenPair, responses={401: {"description": "bad credentials"}})
-async def token(body: Credentials, state: State) -> TokenPair:
+@router.post(
+    "/token",
+    response_model=TokenPair,
+    responses={401: {"description": "bad credentials"}, 429: {"description": "too many failed logins"}},
+)
+async def token(body: Credentials, state: State, request: Request) -> TokenPair:
+    address = request.client.host if request.client else "unknown"
+    try:
+        await state.logins.check(body.username, address)
+    except Throttled as exc:
+        raise ApiError(429, "too_many_attempts", str(exc), {"Retry-After": str(exc.retry_after_s)}) from None
     user = await users.authenticate(state.pool, body.username, body.password)
     if user is None:
+        await state.logins.failed(body.username, address)
         raise ApiError(401, "invalid_credentials", "wrong username or password")
+    await state.logins.succeeded(body.username)
     return await sessions.open_session(state.pool, state.settings, user.user_id)
 
 

@@ -122,3 +122,18 @@ def test_an_access_token_is_not_a_refresh_token(api: str, stack: Stack) -> None:
     http, tokens = _login(api, stack)
     assert http.post("/v1/auth/refresh", json={"refresh_token": tokens["access_token"]}).status_code == 401
     assert http.get("/v1/requests", headers=_bearer(tokens["refresh_token"])).status_code == 401
+
+
+def test_the_11th_wrong_password_in_a_window_gets_429_and_the_right_one_works_after_it(stack: Stack) -> None:
+    api = stack.start_api(LOGIN_WINDOW_S="3")
+    stack.client(api, "mallory_target")
+    wrong = {"username": "mallory_target", "password": "not the password"}
+    with httpx.Client(base_url=api) as http:
+        assert [http.post("/v1/auth/token", json=wrong).status_code for _ in range(10)] == [401] * 10
+        throttled = http.post("/v1/auth/token", json=wrong)
+        assert throttled.status_code == 429
+        assert 1 <= int(throttled.headers["Retry-After"]) <= 4
+        right = {"username": "mallory_target", "password": "a long enough password"}
+        assert http.post("/v1/auth/token", json=right).status_code == 429, "throttled is throttled"
+        time.sleep(int(throttled.headers["Retry-After"]))
+        assert http.post("/v1/auth/token", json=right).status_code == 200

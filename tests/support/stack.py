@@ -107,8 +107,7 @@ class Stack:
         if os.environ.get("USERQ_TEST_KEEP"):  # for a post-mortem: keep the database and topics
             print(f"kept database {self._db_name}")
             return
-        with psycopg.connect(self.services.database_url, autocommit=True) as conn:
-            conn.execute(f'drop database if exists "{self._db_name}" with (force)'.encode())
+        self._drop_database()
         admin = AdminClient({"bootstrap.servers": self.services.kafka})
         topics = [
             self.settings.requests_topic,
@@ -118,6 +117,18 @@ class Stack:
         ]
         for future in admin.delete_topics(topics, operation_timeout=30).values():
             future.result()
+
+    def _drop_database(self, attempts: int = 40) -> None:
+        """Drop this test's database; an autovacuum worker in it (which we may not terminate) ends soon."""
+        for attempt in range(attempts):
+            try:
+                with psycopg.connect(self.services.database_url, autocommit=True) as conn:
+                    conn.execute(f'drop database if exists "{self._db_name}" with (force)'.encode())
+                return
+            except (psycopg.errors.InsufficientPrivilege, psycopg.errors.ObjectInUse):
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25)
 
 
 class Client:
