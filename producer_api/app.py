@@ -16,6 +16,7 @@ from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
 from producer_api.routes import auth, health, queue, requests
 from producer_api.services.admin import AdminService
+from producer_api.services.limits import SubmitLimits, UserLimits
 from producer_api.services.requests import Limits, RequestService
 from producer_api.services.throttle import Limits as ThrottleLimits
 from producer_api.services.throttle import LoginThrottle
@@ -53,7 +54,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 settings.login_max_failures, settings.login_max_failures_per_address, settings.login_window_s
             ),
         )
-        app.state.userq = AppState(settings, pool, producer, service, admin, logins)
+        limits = UserLimits(
+            pool, SubmitLimits(settings.submit_rate_per_s, settings.submit_burst, settings.max_pending_per_user)
+        )
+        app.state.userq = AppState(settings, pool, producer, service, admin, logins, limits)
         try:
             yield
         finally:

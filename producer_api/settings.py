@@ -21,6 +21,9 @@ class ApiSettings(CommonSettings):
     max_payload_bytes: int = Field(64 << 10, ge=128, description="Largest payload of one request (413).")
     max_batch_requests: int = Field(100, ge=1, le=1000, description="Most requests in one batch.")
     produce_timeout_s: float = Field(10.0, gt=0, le=120, description="Broker ack wait before 503.")
+    submit_rate_per_s: float = Field(200.0, gt=0, description="Requests a user may submit per second, sustained.")
+    submit_burst: int = Field(400, ge=1, description="Requests a user may submit at once, above the rate.")
+    max_pending_per_user: int = Field(10_000, ge=1, description="Requests of one user not yet terminal, at most.")
     login_max_failures: int = Field(10, ge=1, description="Wrong passwords per account and window before 429.")
     login_max_failures_per_address: int = Field(
         50, ge=1, description="Wrong passwords from one client address and window before 429."

@@ -10,6 +10,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from producer_api.producer import AsyncProducer
 from producer_api.services.admin import AdminService
+from producer_api.services.limits import UserLimits
 from producer_api.services.requests import RequestService
 from producer_api.services.throttle import LoginThrottle
 from producer_api.settings import ApiSettings
@@ -23,6 +24,7 @@ class AppState:
     requests: RequestService
     admin: AdminService
     logins: LoginThrottle
+    limits: UserLimits
 
 
 def get_state(request: Request) -> AppState:

@@ -11,6 +11,7 @@ from fastapi import APIRouter, Header, Query, Response
 from producer_api.auth import CurrentUser
 from producer_api.errors import ApiError, not_found, unavailable
 from producer_api.models import BatchView, NewBatch, NewRequest, RequestPage, RequestView
+from producer_api.services.limits import OverLimit
 from producer_api.services.requests import InvalidCursor, NotAccepted, Rejected
 from producer_api.state import State
 from schemas.lifecycle import Status
@@ -26,7 +27,10 @@ IdempotencyKey = Annotated[
 async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], key: str | None) -> list[RequestView]:
     trace_id = uuid.uuid4().hex
     try:
+        await state.limits.admit(user.user_id, len(requests))
         return await state.requests.submit(user.user_id, requests, trace_id, key)
+    except OverLimit as exc:
+        raise ApiError(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after_s)}) from None
     except Rejected as exc:
         raise ApiError(413 if exc.too_large else 422, exc.code, exc.message) from None
     except NotAccepted as exc:

@@ -155,3 +155,29 @@ def test_metrics_count_requests_by_route_template_not_by_path(api: str, stack: S
     assert 'userq_api_requests_total{method="POST",route="/v1/requests",status="202"} 1.0' in text
     assert 'route="/v1/requests/{request_id}",status="200"' in text
     assert request_id not in text and client.user_id not in text
+
+
+def test_a_user_over_the_submit_rate_gets_429_with_retry_after(stack: Stack) -> None:
+    api = stack.start_api(SUBMIT_RATE_PER_S="0.5", SUBMIT_BURST="3")
+    client, other = stack.client(api), stack.client(api)
+    assert [
+        client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {}}).status_code for _ in range(3)
+    ] == [202] * 3
+    over = client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {}})
+    assert over.status_code == 429
+    assert over.json()["error"]["code"] == "rate_limited"
+    assert int(over.headers["Retry-After"]) >= 1
+    assert other.http.post("/v1/requests", json={"type": "demo.echo", "payload": {}}).status_code == 202
+    with stack.db() as conn:
+        assert conn.execute("select count(*) from requests").fetchone() == (4,)
+
+
+def test_a_full_queue_gets_429_and_accepts_nothing(stack: Stack) -> None:
+    api = stack.start_api(MAX_PENDING_PER_USER="2")
+    client = stack.client(api)
+    client.submit("demo.echo", {})
+    batch = client.http.post("/v1/requests/batch", json={"requests": [{"type": "demo.echo", "payload": {}}] * 2})
+    assert batch.status_code == 429
+    assert batch.json()["error"]["code"] == "queue_full"
+    client.submit("demo.echo", {})
+    assert client.http.post("/v1/requests", json={"type": "demo.echo", "payload": {}}).status_code == 429

@@ -1,0 +1,70 @@
+"""Per-user limits on submitting: a rate (token bucket) and a cap on requests not yet terminal.
+
+Both live in PostgreSQL so that every API process enforces the same numbers. The pending cap is checked
+before acceptance, so concurrent submissions of one user may overshoot it by the few in flight.
+"""
+
+from __future__ import annotations
+
+import math
+import uuid
+from dataclasses import dataclass
+
+from psycopg_pool import AsyncConnectionPool
+
+
+@dataclass(frozen=True)
+class SubmitLimits:
+    rate_per_s: float
+    burst: int
+    max_pending: int
+
+
+class OverLimit(Exception):
+    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+        self.retry_after_s = retry_after_s
+
+
+class UserLimits:
+    def __init__(self, pool: AsyncConnectionPool, limits: SubmitLimits) -> None:
+        self._pool = pool
+        self._limits = limits
+
+    async def admit(self, user_id: uuid.UUID, count: int) -> None:
+        """Take `count` tokens from the user's bucket, within the pending cap; `OverLimit` otherwise (and
+        nothing is taken)."""
+        limits = self._limits
+        async with self._pool.connection() as conn, conn.transaction():
+            row = await (
+                await conn.execute(
+                    """insert into submit_buckets as b (user_id, tokens, refilled_at)
+                   values (%(user)s, %(burst)s, clock_timestamp())
+                   on conflict (user_id) do update set
+                       tokens = least(%(burst)s, b.tokens
+                                      + extract(epoch from clock_timestamp() - b.refilled_at) * %(rate)s),
+                       refilled_at = clock_timestamp()
+                   returning tokens""",
+                    {"user": user_id, "burst": float(limits.burst), "rate": limits.rate_per_s},
+                )
+            ).fetchone()
+            assert row is not None
+            tokens: float = row[0]
+            if tokens < count:
+                wait = math.ceil((count - tokens) / limits.rate_per_s)
+                raise OverLimit(
+                    "rate_limited",
+                    f"at most {limits.rate_per_s:g} requests a second (burst {limits.burst}); retry after {wait} s",
+                    wait,
+                )
+            pending = await (
+                await conn.execute(
+                    "select count(*) from requests where user_id = %s and processed_seq is null", (user_id,)
+                )
+            ).fetchone()
+            assert pending is not None
+            if pending[0] + count > limits.max_pending:
+                raise OverLimit("queue_full", f"{pending[0]} requests are pending; at most {limits.max_pending}", 5)
+            await conn.execute("update submit_buckets set tokens = tokens - %s where user_id = %s", (count, user_id))
