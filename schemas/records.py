@@ -53,6 +53,23 @@ class RetryRecord(_Record):
     first_failed_at: datetime
     last_error: str
 
+    @staticmethod
+    def wakeup(
+        request: RequestRecord,
+        attempts_made: int,
+        due_at: datetime,
+        first_failed_at: datetime | None,
+        error: dict[str, Any] | None,
+    ) -> RetryRecord:
+        """The wake-up of a request that has made `attempts_made` attempts, due at `due_at`."""
+        return RetryRecord(
+            request=request,
+            attempt=attempts_made + 1,
+            due_at=due_at,
+            first_failed_at=first_failed_at or due_at,
+            last_error=str((error or {}).get("message", "")),
+        )
+
 
 class ResultEvent(_Record):
     """One event per terminal request, on the results topic (key = user_id)."""

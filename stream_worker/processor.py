@@ -171,13 +171,7 @@ class Processor:
     def wakeup(self, row: store.RequestRow) -> Outgoing:
         """A wake-up on the retry topic for `row`: its retry when due, or the drain of a parked request."""
         due = row.next_attempt_at or row.accepted_at
-        record = RetryRecord(
-            request=row.as_record(),
-            attempt=row.attempts + 1,
-            due_at=due,
-            first_failed_at=row.first_failed_at or due,
-            last_error=str((row.error or {}).get("message", "")),
-        )
+        record = RetryRecord.wakeup(row.as_record(), row.attempts, due, row.first_failed_at, row.error)
         return Outgoing(
             self.topics.retry,
             str(row.user_id).encode(),

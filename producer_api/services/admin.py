@@ -140,21 +140,15 @@ class AdminService:
             await cur.execute(f"select {_COLUMNS} from requests where request_id = %s", (request_id,))
             row = await cur.fetchone()
         assert row is not None
-        now = datetime.now(UTC)
-        record = RetryRecord(
-            request=RequestRecord(
-                request_id=row["request_id"],
-                user_id=row["user_id"],
-                type=row["type"],
-                payload=row["payload"],
-                accepted_at=row["accepted_at"],
-                trace_id=row["trace_id"],
-            ),
-            attempt=row["attempts"] + 1,
-            due_at=now,
-            first_failed_at=row["first_failed_at"] or now,
-            last_error=str((row["error"] or {}).get("message", "")),
+        request = RequestRecord(
+            request_id=row["request_id"],
+            user_id=row["user_id"],
+            type=row["type"],
+            payload=row["payload"],
+            accepted_at=row["accepted_at"],
+            trace_id=row["trace_id"],
         )
+        record = RetryRecord.wakeup(request, row["attempts"], datetime.now(UTC), row["first_failed_at"], row["error"])
         try:
             await self._producer.send(
                 self._retry_topic,

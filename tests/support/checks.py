@@ -75,8 +75,6 @@ def check(
     accepted: dict[str, list[str]],
     *,
     expect_dead: Callable[[Row], bool] = poison_only,
-    topics: bool = True,
-    lag_timeout: float = 60,
 ) -> Report:
     """`accepted`: per user_id, the request_ids the API answered 202 for, in the order it answered.
 
@@ -107,12 +105,11 @@ def check(
             report.fail(f"{user_id}: sequence order differs from acceptance order")
     for user_id, requests in by_user.items():
         _check_user(report, user_id, requests, balances.get(user_id, 0), entries, expect_dead)
-    if topics:
-        _check_results(stack, report, by_user)
-        _check_dead_letter_topic(stack, report, rows)
-        lag = wait_for_no_lag(stack, lag_timeout)
-        if lag:
-            report.fail(f"consumer lag did not return to 0: {lag}")
+    _check_results(stack, report, by_user)
+    _check_dead_letter_topic(stack, report, rows)
+    lag = wait_for_no_lag(stack, 60)
+    if lag:
+        report.fail(f"consumer lag did not return to 0: {lag}")
     return report
 
 
