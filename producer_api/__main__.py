@@ -14,7 +14,8 @@ import uvicorn
 from pydantic import ValidationError
 
 from producer_api.app import create_app
-from producer_api.models import Credentials
+from producer_api.models import Registration
+from producer_api.passwords import WeakPassword
 from producer_api.services.users import create_admin
 from producer_api.settings import ApiSettings
 from userq.db import migrate
@@ -47,14 +48,14 @@ def main(argv: list[str] | None = None) -> int:
 def _create_admin(settings: ApiSettings, username: str) -> int:
     password = getpass.getpass("password: ") if sys.stdin.isatty() else sys.stdin.readline().rstrip("\n")
     try:
-        Credentials(username=username, password=password)
+        Registration(username=username, password=password)
     except ValidationError as exc:
         print(f"refused: {exc.errors()[0]['loc'][0]}: {exc.errors()[0]['msg']}", file=sys.stderr)
         return 2
     migrate(settings.database_url)
     try:
         user_id = create_admin(settings.database_url, username, password)
-    except PermissionError as exc:
+    except (PermissionError, WeakPassword) as exc:
         print(f"refused: {exc}", file=sys.stderr)
         return 2
     print(f"{username} is an admin (user_id {user_id})")

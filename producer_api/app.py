@@ -2,29 +2,38 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import structlog
 from anyio import to_thread
+from confluent_kafka import KafkaException
 from fastapi import FastAPI
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api import errors, metrics
+from producer_api import errors, metrics, openapi
+from producer_api.janitor import Housekeeping, Janitor
 from producer_api.metrics import Metrics
-from producer_api.middleware import BodyLimit
+from producer_api.middleware import BodyLimit, Tracing
 from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
-from producer_api.routes import auth, health, queue, requests
+from producer_api.routes import auth, health, jwks, queue, requests, stream
 from producer_api.services.admin import AdminService
 from producer_api.services.limits import SubmitLimits, UserLimits
+from producer_api.services.queues import QueueService
 from producer_api.services.requests import Limits, RequestService
+from producer_api.services.stream import EventHub, StreamLimits, Streams
 from producer_api.services.throttle import Limits as ThrottleLimits
 from producer_api.services.throttle import LoginThrottle
+from producer_api.services.wakeups import Wakeups
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
 from stream_worker.handlers.registry import load, registry
 from userq.db import migrate
 from userq.kafka import ensure_topics, producer_config
+
+log = structlog.get_logger(__name__)
 
 
 def create_app(settings: ApiSettings | None = None) -> FastAPI:
@@ -34,7 +43,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         await to_thread.run_sync(migrate, settings.database_url)
-        await to_thread.run_sync(ensure_topics, settings)
+        try:
+            await to_thread.run_sync(ensure_topics, settings, settings.produce_timeout_s)
+        except KafkaException as exc:  # start anyway: /readyz says not ready, submits get 503 until it answers
+            log.warning("kafka unreachable at start-up; topics not checked", error=str(exc))
         pool = AsyncConnectionPool(
             settings.database_url,
             min_size=settings.db_pool_min,
@@ -44,10 +56,30 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         await pool.open(wait=True)
         producer = AsyncProducer(
-            producer_config(settings, "userq-api", **{"message.timeout.ms": int(settings.produce_timeout_s * 1000)})
+            producer_config(
+                settings,
+                "userq-api",
+                **{
+                    "message.timeout.ms": int(settings.produce_timeout_s * 1000),
+                    "queue.buffering.max.messages": settings.producer_queue_max_messages,
+                    "queue.buffering.max.kbytes": settings.producer_queue_max_kbytes,
+                },
+            )
         )
         service = RequestService(pool, producer, registry, settings.requests_topic, Limits(settings.max_payload_bytes))
-        admin = AdminService(pool, producer, settings.retry_topic)
+        wakeups = Wakeups(producer, settings.retry_topic)
+        queues = QueueService(pool, wakeups, settings.results_topic)
+        admin = AdminService(pool, wakeups)
+        hub = EventHub(settings.database_url)
+        streams = Streams(
+            pool,
+            hub,
+            StreamLimits(settings.stream_heartbeat_s, settings.max_streams_per_user, settings.stream_max_duration_s),
+        )
+        janitor = Janitor(
+            pool,
+            Housekeeping(settings.janitor_interval_s, settings.retention_days, 3 * settings.stream_heartbeat_s),
+        )
         logins = LoginThrottle(
             pool,
             ThrottleLimits(
@@ -57,10 +89,14 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         limits = UserLimits(
             pool, SubmitLimits(settings.submit_rate_per_s, settings.submit_burst, settings.max_pending_per_user)
         )
-        app.state.userq = AppState(settings, pool, producer, service, admin, logins, limits)
+        app.state.userq = AppState(settings, pool, producer, service, queues, streams, admin, logins, limits)
+        background = [asyncio.create_task(hub.run()), asyncio.create_task(janitor.run())]
         try:
             yield
         finally:
+            for task in background:
+                task.cancel()
+            await asyncio.gather(*background, return_exceptions=True)
             await to_thread.run_sync(producer.close, settings.produce_timeout_s)
             await pool.close()
 
@@ -69,11 +105,15 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     )
     errors.install(app)
     app.include_router(auth.router)
+    app.include_router(jwks.router)
     app.include_router(requests.router)
     app.include_router(queue.router)
+    app.include_router(stream.router)
     app.include_router(admin_routes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    openapi.install(app, registry)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Metrics)
+    app.add_middleware(Tracing)  # outermost: every line logged for a request carries its trace id
     return app

@@ -7,7 +7,8 @@ import uuid
 from dataclasses import dataclass
 from typing import Annotated
 
-from fastapi import Depends
+import structlog
+from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from producer_api.errors import ApiError, unauthorized
@@ -37,6 +38,7 @@ async def current_user(
     role = await sessions.role_in_session(state.pool, claims.user_id, claims.session_id)
     if role is None:  # logged out, session expired or revoked, user deleted
         raise unauthorized()
+    structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))  # on the request's log lines
     return Principal(claims.user_id, claims.session_id, role)
 
 
@@ -47,4 +49,4 @@ async def current_admin(user: Annotated[Principal, Depends(current_user)]) -> Pr
 
 
 CurrentUser = Annotated[Principal, Depends(current_user)]
-AdminUser = Annotated[Principal, Depends(current_admin)]
+AdminUser = Annotated[Principal, Security(current_admin, scopes=["admin"])]  # the role, in the OpenAPI document

@@ -21,7 +21,13 @@ LATENCY = Histogram("userq_api_request_seconds", "HTTP request latency", ["metho
 router = APIRouter(tags=["health"])
 
 
-@router.get("/metrics", include_in_schema=False)
+@router.get(
+    "/metrics",
+    response_class=Response,
+    responses={
+        200: {"description": "Prometheus text format", "content": {"text/plain": {"schema": {"type": "string"}}}}
+    },
+)
 async def metrics() -> Response:
     return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
 
@@ -54,4 +60,4 @@ class Metrics:
 def _route(scope: Scope) -> str:
     """The template of the route that answered (the router leaves it in the scope), never the raw path."""
     route = scope.get("route")
-    return str(getattr(route, "path", "unmatched"))
+    return str(getattr(route, "path_format", "unmatched"))  # `{id}`, not `{id:uuid}`

@@ -8,6 +8,7 @@ from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from producer_api.passwords import MAX_LENGTH, MIN_LENGTH
 from schemas.lifecycle import Status
 
 
@@ -16,8 +17,21 @@ class _Input(BaseModel):
 
 
 class Credentials(_Input):
+    """A login: any password up to the longest one a registration accepts (a wrong one is a 401)."""
+
     username: str = Field(min_length=3, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
-    password: str = Field(min_length=10, max_length=128)
+    password: str = Field(min_length=1, max_length=MAX_LENGTH)
+
+
+class Registration(Credentials):
+    """A new user. Beyond the length, `producer_api.passwords.check` applies the other password rules."""
+
+    password: str = Field(
+        min_length=MIN_LENGTH,
+        max_length=MAX_LENGTH,
+        description=f"{MIN_LENGTH} to {MAX_LENGTH} characters, any Unicode; not containing the username;"
+        " not a common password",
+    )
 
 
 class UserOut(BaseModel):
@@ -30,6 +44,23 @@ class TokenPair(BaseModel):
     refresh_token: str
     token_type: Literal["bearer"] = "bearer"  # noqa: S105
     expires_in: int
+
+
+class Jwk(BaseModel):
+    """A public key (RFC 7517): n and e for RSA, crv and x for OKP (Ed25519, Ed448)."""
+
+    kid: str = Field(description="RFC 7638 thumbprint of the key, the `kid` header of the tokens it signs")
+    kty: Literal["RSA", "OKP"]
+    alg: Literal["RS256", "EdDSA"]
+    use: Literal["sig"]
+    n: str | None = None
+    e: str | None = None
+    crv: Literal["Ed25519", "Ed448"] | None = None
+    x: str | None = None
+
+
+class Jwks(BaseModel):
+    keys: list[Jwk]
 
 
 class RefreshRequest(_Input):
@@ -70,15 +101,57 @@ class RequestPage(BaseModel):
     next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
 
 
+QueueState = Literal["none", "active", "drained", "removed"]
+
+
 class QueueView(BaseModel):
     depth: int = Field(description="requests accepted and not yet terminal")
     retrying: int = Field(description="of those, waiting for a retry")
     oldest_queued_at: datetime | None = Field(description="acceptance time of the oldest one waiting to start")
-    paused: bool
-    state: Literal["empty", "active", "held", "drained"] = Field(
-        description="empty: nothing ever; active: work pending; held: waiting behind a retry or a halting"
-        " dead letter; drained: everything terminal"
+    paused: bool = Field(description="a paused queue accepts requests but starts none")
+    paused_by: Literal["user", "admin"] | None = Field(
+        description="who paused it; a user cannot resume an admin's pause"
     )
+    hold: Literal["retrying", "halted"] | None = Field(
+        description="what holds the later requests back: a request waiting for its retry, or a dead letter that"
+        " halts the user until an operator acts"
+    )
+    state: QueueState = Field(
+        description="none: never used; active: requests pending; drained: everything terminal; removed: drained"
+        " and its user disconnected, so the queue was deleted (history stays)"
+    )
+
+
+class QueueSummary(QueueView):
+    user_id: UUID
+    username: str
+
+
+class QueueOverview(BaseModel):
+    active_queues: int = Field(description="queues with requests pending")
+    pending_requests: int = Field(description="requests accepted and not yet terminal, all users")
+    paused_queues: int
+    held_queues: int
+    queues: list[QueueSummary] = Field(description="the first `limit` queues in the requested order")
+
+
+class StreamEvent(BaseModel):
+    """The `data` of one live-stream event: a state change of one of the caller's requests."""
+
+    seq: int = Field(description="the user's event number, also the SSE `id`")
+    request_id: UUID
+    type: str
+    status: Status
+    attempt: int
+    at: datetime
+    error: dict[str, Any] | None
+    sequence: int | None
+    result: dict[str, Any] | None = Field(description="set on `succeeded`")
+
+
+class Purged(BaseModel):
+    cancelled: list[UUID] = Field(description="the requests cancelled, in their queue order")
+    queue: QueueView
 
 
 class Health(BaseModel):

@@ -2,7 +2,9 @@
 
 One thread calls `poll()` for the life of the producer; each delivery report resolves its future on the
 event loop with `call_soon_threadsafe`. A `send` returns only once the broker has acknowledged the record
-from all in-sync replicas (idempotent producer, acks=all), or raises `NotDelivered`.
+from all in-sync replicas (idempotent producer, acks=all), or raises `NotDelivered`. Memory is bounded:
+records waiting for the broker are capped (librdkafka's `queue.buffering.max.*`); past the cap a `send`
+raises `QueueFull` at once instead of waiting.
 """
 
 from __future__ import annotations
@@ -19,6 +21,10 @@ from schemas.records import Headers
 
 class NotDelivered(Exception):
     """The record is not known to be in Kafka: the request was not accepted."""
+
+
+class QueueFull(NotDelivered):
+    """The producer already holds as many records as it may, waiting for the broker: not even queued."""
 
 
 @dataclass(frozen=True)
@@ -57,8 +63,8 @@ class AsyncProducer:
 
         try:
             self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-        except BufferError:
-            raise NotDelivered("the producer's queue is full") from None
+        except BufferError:  # queue.buffering.max.messages or .max.kbytes reached
+            raise QueueFull("the producer's queue is full") from None
         except KafkaException as exc:
             raise NotDelivered(str(exc)) from None
         return await future

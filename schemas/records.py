@@ -7,6 +7,7 @@ can reject a record it does not understand without guessing. A record that does 
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -93,6 +94,12 @@ class ResultEvent(_Record):
         # processed_seq is given once per terminal transition: a redriven request's second outcome is a
         # new event, a re-delivery of the same outcome is not
         return f"{request_id}:{processed_seq}"
+
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> ResultEvent:
+        """The event of a terminal request, from its row (a mapping with at least the event's fields)."""
+        fields = {name: row[name] for name in cls.model_fields if name not in ("v", "event_id")}
+        return cls.model_validate({**fields, "event_id": cls.make_event_id(row["request_id"], row["processed_seq"])})
 
 
 # Headers a dead letter carries beside the original value (all ASCII strings).

@@ -38,6 +38,7 @@ def main() -> int:
             results=settings.results_topic,
             dead_letters=settings.dlq_topic,
         ),
+        actor=settings.worker_id,
     )
     worker = Worker(settings, processor)
     metrics.serve(settings.metrics_port)

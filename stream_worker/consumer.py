@@ -325,6 +325,7 @@ class Worker:
             message.value(),
             list(headers.items()) if isinstance(headers, dict) else headers,
             self._settings.retry_topic,
+            self._settings.max_record_bytes,
         )
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:

@@ -9,7 +9,10 @@ due. For each user, under the lock of the user's queue row:
   retry topic for its due time;
 - when the hold lifts (the retry succeeded, or was dead-lettered under the 'continue' policy) the user's
   parked requests run, in order, before anything newer of theirs;
-- a dead letter under the 'halt' policy keeps the user held until an operator acts.
+- a dead letter under the 'halt' policy keeps the user held until an operator acts;
+- a paused queue starts nothing (new requests park, a due retry waits); its resume wakes it up.
+
+Every state change goes into the request log (`request_events`), numbered per user at the end.
 
 The caller commits offsets only after `process` returned (the transaction committed) and the outgoing
 records it returned are delivered. Replaying a batch is harmless: a terminal request is not run again,
@@ -37,6 +40,7 @@ from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
+from userq.events import Event
 
 log = structlog.get_logger(__name__)
 
@@ -87,10 +91,11 @@ class Processed:
 
 
 class Processor:
-    def __init__(self, registry: Registry, policies: Policies, topics: Topics) -> None:
+    def __init__(self, registry: Registry, policies: Policies, topics: Topics, actor: str) -> None:
         self._registry = registry
         self.policies = policies
         self.topics = topics
+        self.actor = actor  # who made the transitions, in the request log: the worker's id
 
     def process(self, conn: store.Conn, batch: list[Inbound], epochs: dict[TopicPartitionKey, int]) -> Processed:
         """Record the outcome of every record in `batch`, in order; return what to publish and defer."""
@@ -109,6 +114,7 @@ class Processor:
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
             unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
+            store.record_events(conn, unit.events, self.actor)
         return unit.processed
 
     def type_label(self, name: str) -> str:
@@ -125,20 +131,7 @@ class Processor:
         """The result event of a terminal request, and its dead letter when it has one."""
         assert row.processed_seq is not None
         assert row.completed_at is not None
-        event = ResultEvent(
-            event_id=ResultEvent.make_event_id(row.request_id, row.processed_seq),
-            request_id=row.request_id,
-            user_id=row.user_id,
-            type=row.type,
-            status=row.status,
-            result=row.result,
-            error=row.error,
-            attempts=row.attempts,
-            sequence=row.sequence,
-            processed_seq=row.processed_seq,
-            completed_at=row.completed_at,
-            trace_id=row.trace_id,
-        )
+        event = ResultEvent.of(vars(row))
         key = str(row.user_id).encode()
         out = [
             Outgoing(
@@ -242,6 +235,7 @@ class _Transaction:
         self.queues = queues
         self.rows = rows
         self.processed = Processed()
+        self.events: list[Event] = []  # the request log of this transaction, in order
 
     def handle(self, item: Inbound) -> None:
         if item.record is None:
@@ -260,7 +254,12 @@ class _Transaction:
                 )
             return
         with structlog.contextvars.bound_contextvars(
-            request_id=str(row.request_id), user_id=str(row.user_id), trace_id=row.trace_id
+            request_id=str(row.request_id),
+            user_id=str(row.user_id),
+            trace_id=row.trace_id,
+            topic=item.position.topic,
+            partition=item.position.partition,
+            offset=item.position.offset,
         ):
             if item.wakeup is None:
                 self.arrive(row, item)
@@ -273,13 +272,14 @@ class _Transaction:
             # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
             _skipped(row, item)
         elif row.parked:
-            if not self.is_held(row.user_id):
+            if not self.blocked(row.user_id):
                 self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
-        elif self.is_held(row.user_id) or store.has_parked(self.conn, row.user_id):
+        elif self.blocked(row.user_id) or store.has_parked(self.conn, row.user_id):
             store.park(self.conn, row.request_id)
             row.parked = True
             self.count(row, "parked")
-            log.info("parked behind the user's earlier requests", held_by=str(self.queues[row.user_id].held_by))
+            queue = self.queues[row.user_id]
+            log.info("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
         else:
             self.execute(row)
 
@@ -290,32 +290,37 @@ class _Transaction:
             assert row.next_attempt_at is not None
             if row.next_attempt_at > now:
                 self.processed.deferred.append((item, row.next_attempt_at))
+            elif self.queues[row.user_id].paused:
+                log.info("queue paused; the retry waits for its resume")
             else:
                 self.execute(row)
         else:
             if row.status.terminal:
                 _skipped(row, item)
-            if not self.is_held(row.user_id):
+            if not self.blocked(row.user_id):
                 self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
 
     def execute(self, row: store.RequestRow) -> None:
         """One attempt of `row`, its outcome recorded; then the user's parked requests if it freed them."""
         transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
+        with structlog.contextvars.bound_contextvars(attempt=row.attempts + 1):
+            self._execute(row, row.attempts + 1)
+
+    def _execute(self, row: store.RequestRow, attempt: int) -> None:
         request_type = self.p.request_type(row.type)
         started_at = store.now(self.conn)
-        attempt = row.attempts + 1
+        self.events.append(Event(row.user_id, row.request_id, Status.PROCESSING, attempt, started_at))
         outcome = self.attempt(row, request_type, attempt)
         user_id = row.user_id
         if isinstance(outcome, Succeeded):
             row = store.finish(self.conn, row.request_id, Status.SUCCEEDED, attempt, started_at, outcome.result, None)
+            log.info("request succeeded", type=row.type)
             self.release(user_id, row.request_id)
         elif isinstance(outcome, DeadLetter):
             error = {**outcome.error, "cause": outcome.cause}
             row = store.finish(self.conn, row.request_id, Status.DEAD_LETTERED, attempt, started_at, None, error)
             policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
-            log.warning(
-                "request dead-lettered", attempt=attempt, cause=outcome.cause, policy=policy, error=outcome.error
-            )
+            log.warning("request dead-lettered", type=row.type, cause=outcome.cause, policy=policy, error=outcome.error)
             if policy == "halt":
                 self.hold(user_id, row.request_id, "halted")
             else:
@@ -323,19 +328,23 @@ class _Transaction:
         else:
             row = store.schedule_retry(self.conn, row.request_id, attempt, started_at, outcome.delay, outcome.error)
             log.info(
-                "attempt failed; retry scheduled", attempt=attempt, delay=round(outcome.delay, 3), error=outcome.error
+                "attempt failed; retry scheduled", type=row.type, delay=round(outcome.delay, 3), error=outcome.error
             )
             self.hold(user_id, row.request_id, "retrying")
             self.emit(self.p.wakeup(row))
         self.rows[row.request_id] = row
         self.count(row, row.status)
+        failed = row.status is not Status.SUCCEEDED
+        at = row.completed_at if row.status.terminal else row.last_failed_at
+        assert at is not None
+        self.events.append(Event(user_id, row.request_id, row.status, attempt, at, row.error if failed else None))
         if row.status.terminal:
             assert row.completed_at is not None
             self.processed.end_to_end.append(
                 (self.p.type_label(row.type), (row.completed_at - row.accepted_at).total_seconds())
             )
             self.announce(row)
-            if not self.is_held(user_id):
+            if not self.blocked(user_id):
                 self.drain(user_id)
 
     def attempt(self, row: store.RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
@@ -364,31 +373,38 @@ class _Transaction:
     def drain(self, user_id: UUID) -> None:
         """Run the user's parked requests in order, until one holds the user again or the limit is hit."""
         for _ in range(self.p.policies.drain_limit):
-            if self.is_held(user_id):
+            if self.blocked(user_id):
                 return
             row = store.next_parked(self.conn, user_id)
             if row is None:
                 return
             self.rows[row.request_id] = row
-            with structlog.contextvars.bound_contextvars(request_id=str(row.request_id), trace_id=row.trace_id):
+            with structlog.contextvars.bound_contextvars(
+                request_id=str(row.request_id),
+                trace_id=row.trace_id,
+                topic=self.p.topics.requests,
+                partition=row.kafka_partition,
+                offset=row.sequence,
+            ):
                 self.execute(row)
         row = store.next_parked(self.conn, user_id)
-        if row is not None and not self.is_held(user_id):
+        if row is not None and not self.blocked(user_id):
             self.emit(self.p.wakeup(row))  # the rest in a later transaction, still before anything newer
 
     def count(self, row: store.RequestRow, outcome: str) -> None:
         self.processed.outcomes.append((self.p.type_label(row.type), outcome))
 
-    def is_held(self, user_id: UUID) -> bool:
-        return self.queues[user_id].held_by is not None
+    def blocked(self, user_id: UUID) -> bool:
+        """Nothing of the user's may start now: a request holds the rest back, or the queue is paused."""
+        return self.queues[user_id].blocked
 
     def hold(self, user_id: UUID, request_id: UUID, reason: store.HoldReason) -> None:
         store.hold(self.conn, user_id, request_id, reason)
-        self.queues[user_id] = store.Queue(user_id, request_id, reason)
+        self.queues[user_id] = store.Queue(user_id, request_id, reason, self.queues[user_id].paused)
 
     def release(self, user_id: UUID, request_id: UUID) -> None:
         if store.release(self.conn, user_id, request_id):
-            self.queues[user_id] = store.Queue(user_id, None, None)
+            self.queues[user_id] = store.Queue(user_id, None, None, self.queues[user_id].paused)
 
     def announce(self, row: store.RequestRow) -> None:
         self.processed.outgoing.extend(self.p.announcements(row))
@@ -408,10 +424,28 @@ def _skipped(row: store.RequestRow, item: Inbound) -> None:
 
 
 def read(
-    position: Position, key: bytes | None, value: bytes | None, headers: Headers | None, retry_topic: str
+    position: Position,
+    key: bytes | None,
+    value: bytes | None,
+    headers: Headers | None,
+    retry_topic: str,
+    max_bytes: int,
 ) -> Inbound:
-    """Parse a consumed record; an unreadable one comes back with `problem` set, never raised."""
+    """Parse a consumed record; an unreadable one comes back with `problem` set, never raised.
+
+    A record larger than `max_bytes` (key, value and headers) is not parsed, and its dead letter copies
+    none of them: it might not fit in a record of its own. Its origin headers say where to find it.
+    A `content-type` header, when there is one, must name the schema of the topic.
+    """
     headers = list(headers or [])
+    size = len(key or b"") + len(value or b"") + sum(len(k) + len(v or b"") for k, v in headers)
+    if size > max_bytes:
+        problem = f"the record is {size} bytes, more than MAX_RECORD_BYTES ({max_bytes}); its content is not copied"
+        return Inbound(position, None, None, [], None, problem=problem)
+    expected = wire.RETRY_CONTENT_TYPE if position.topic == retry_topic else wire.REQUEST_CONTENT_TYPE
+    declared = wire.header(headers, wire.CONTENT_TYPE_HEADER)
+    if declared is not None and declared != expected:
+        return Inbound(position, key, value, headers, None, problem=f"content-type {declared!r}, not {expected!r}")
     wakeup: RetryRecord | None = None
     try:
         if position.topic == retry_topic:

@@ -34,6 +34,13 @@ class WorkerSettings(CommonSettings):
         description="After a dead letter: 'continue' runs the user's later requests, 'halt' holds them until an"
         " operator redrives or discards it. Request types may override it.",
     )
+    max_record_bytes: int = Field(
+        (64 << 10) + (16 << 10),
+        ge=4096,
+        description="Largest record (key, value and headers) a worker reads; a larger one is dead-lettered"
+        " as unprocessable without its content. Keep it above the API's MAX_PAYLOAD_BYTES plus 16 KiB of"
+        " envelope (ids, type, times, the last error of a retry).",
+    )
     drain_limit: int = Field(200, ge=1, description="Parked requests run in one transaction at most.")
     max_scheduled_wakeups: int = Field(
         10_000, ge=10, description="Wake-ups held in memory at most; reading the retry topic pauses above it."

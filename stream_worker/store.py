@@ -18,6 +18,7 @@ from psycopg.types.json import Jsonb
 from schemas.lifecycle import Status
 from schemas.records import RequestRecord
 from stream_worker.ordering import TopicPartitionKey
+from userq import events
 
 Conn = psycopg.Connection[Any]
 HoldReason = Literal["retrying", "halted"]
@@ -65,6 +66,12 @@ class Queue:
     user_id: UUID
     held_by: UUID | None
     hold_reason: HoldReason | None
+    paused: bool = False
+
+    @property
+    def blocked(self) -> bool:
+        """Nothing of the user's may start: a request holds the rest back, or the queue is paused."""
+        return self.held_by is not None or self.paused
 
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
@@ -138,7 +145,7 @@ def lock_queues(conn: Conn, user_ids: list[UUID]) -> dict[UUID, Queue]:
     )
     with conn.cursor(row_factory=class_row(Queue)) as cur:
         rows = cur.execute(
-            """select user_id, held_by, hold_reason from user_queues
+            """select user_id, held_by, hold_reason, paused_at is not null as paused from user_queues
                 where user_id = any(%s) order by user_id for update""",
             (ids,),
         ).fetchall()
@@ -249,6 +256,12 @@ def finish(
         ).fetchone()
     assert row is not None
     return row
+
+
+def record_events(conn: Conn, recorded: list[events.Event], actor: str) -> None:
+    """Number and store the transaction's state changes; must be its last statement (see `userq.events`)."""
+    if recorded:
+        conn.execute(events.RECORD_EVENTS, events.params(recorded, actor))
 
 
 def now(conn: Conn) -> datetime:

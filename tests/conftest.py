@@ -20,17 +20,27 @@ def services() -> Iterator[Services]:
 def stack(services: Services, tmp_path: Path, request: pytest.FixtureRequest) -> Iterator[Stack]:
     """A private userq: own database and topics (4 partitions; `@pytest.mark.partitions(n)` for others)."""
     marker = request.node.get_closest_marker("partitions")
-    created = Stack(services, tmp_path, partitions=marker.args[0] if marker else 4)
-    try:
+    with Stack(services, tmp_path, partitions=marker.args[0] if marker else 4) as created:
         yield created
-    finally:
-        created.close()
+
+
+@pytest.fixture(scope="module")
+def module_stack(services: Services, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    """One private userq (4 partitions) shared by a module's tests, for the many that only need an API."""
+    with Stack(services, tmp_path_factory.mktemp("stack")) as created:
+        yield created
 
 
 @pytest.fixture
 def api(stack: Stack) -> str:
     """The URL of an API process on this test's stack (no worker)."""
     return stack.start_api()
+
+
+@pytest.fixture(scope="module")
+def module_api(module_stack: Stack) -> str:
+    """The URL of an API process (default settings, no worker) shared by a module's tests."""
+    return module_stack.start_api()
 
 
 def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:

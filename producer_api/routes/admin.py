@@ -1,4 +1,5 @@
-"""Admin-only routes (role `admin`): dead letters: list, redrive one or all of a user's, discard."""
+"""Admin-only routes (role `admin`): dead letters (list, redrive one or all of a user's, discard) and
+queues (overview, any user's queue, pause, resume, purge)."""
 
 from __future__ import annotations
 
@@ -8,76 +9,93 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from producer_api.auth import AdminUser
-from producer_api.errors import ApiError, not_found, unavailable
-from producer_api.models import BatchView, DeadLetterPage, RequestView
-from producer_api.services.admin import Busy, HaltedByAnother, NotAccepted, NothingToDo
+from producer_api.models import BatchView, DeadLetterPage, Purged, QueueOverview, QueueView, RequestView
+from producer_api.routes.refusals import refusals
+from producer_api.services.queues import Order
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
+_CURSOR = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$"  # user_id:sequence
+
 _RESPONSES: dict[int | str, dict[str, str]] = {
-    403: {"description": "not an admin"},
-    404: {"description": "no such dead letter"},
-    409: {"description": "the user has a retry in flight"},
-    503: {"description": "Kafka did not acknowledge"},
+    409: {"description": "the user's requests are running or retrying, or another dead letter halts the user"},
 }
 
 
-@router.get("/dead-letters", response_model=DeadLetterPage, responses=_RESPONSES)
+@router.get("/dead-letters", response_model=DeadLetterPage)
 async def list_dead_letters(
     admin: AdminUser,
     state: State,
     user_id: uuid.UUID | None = None,
     type_: Annotated[str | None, Query(alias="type", max_length=100)] = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[str | None, Query(pattern=_CURSOR, description="`next_cursor` of the page before")] = None,
 ) -> DeadLetterPage:
     return await state.admin.dead_letters(user_id, type_, limit, _after(cursor))
 
 
-@router.post("/dead-letters/{request_id}/redrive", status_code=202, response_model=RequestView, responses=_RESPONSES)
+@router.post(
+    "/dead-letters/{request_id:uuid}/redrive", status_code=202, response_model=RequestView, responses=_RESPONSES
+)
 async def redrive(request_id: uuid.UUID, admin: AdminUser, state: State) -> RequestView:
-    [view] = await _redrive(state, None, request_id)
+    with refusals("dead letter"):
+        [view] = await state.admin.redrive(None, request_id)
     return view
 
 
-@router.post("/users/{user_id}/dead-letters/redrive", status_code=202, response_model=BatchView, responses=_RESPONSES)
+@router.post(
+    "/users/{user_id:uuid}/dead-letters/redrive", status_code=202, response_model=BatchView, responses=_RESPONSES
+)
 async def redrive_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> BatchView:
-    return BatchView(requests=await _redrive(state, user_id, None))
+    with refusals("dead letter"):
+        return BatchView(requests=await state.admin.redrive(user_id, None))
 
 
-@router.post("/dead-letters/{request_id}/discard", response_model=RequestView, responses=_RESPONSES)
+@router.post("/dead-letters/{request_id:uuid}/discard", response_model=RequestView, responses=_RESPONSES)
 async def discard(request_id: uuid.UUID, admin: AdminUser, state: State) -> RequestView:
-    try:
+    with refusals("dead letter"):
         return await state.admin.discard(request_id)
-    except NothingToDo:
-        raise not_found("dead letter") from None
-    except NotAccepted:
-        raise unavailable("the queue is unavailable; nothing was changed") from None
 
 
-async def _redrive(state: State, user_id: uuid.UUID | None, request_id: uuid.UUID | None) -> list[RequestView]:
-    try:
-        return await state.admin.redrive(user_id, request_id)
-    except NothingToDo:
-        raise not_found("dead letter") from None
-    except Busy:
-        raise ApiError(409, "retry_in_flight", "the user has a retry in flight; redrive once it settles") from None
-    except HaltedByAnother as exc:
-        raise ApiError(
-            409,
-            "halted_by_another",
-            f"dead letter {exc.args[0]} halts this user; redrive or discard it first, or redrive all of the user's",
-        ) from None
-    except NotAccepted:
-        raise unavailable("the queue is unavailable; nothing was changed") from None
+@router.get("/queues", response_model=QueueOverview)
+async def queue_overview(
+    admin: AdminUser,
+    state: State,
+    order: Order = "depth",
+    limit: Annotated[int, Query(ge=1, le=500)] = 20,
+) -> QueueOverview:
+    """Totals, and the deepest queues (`order=depth`) or those whose oldest request waits longest (`oldest`)."""
+    return await state.queues.overview(order, limit)
+
+
+@router.get("/queues/{user_id:uuid}", response_model=QueueView)
+async def user_queue(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
+    with refusals("user"):
+        return await state.queues.view(user_id)
+
+
+@router.post("/queues/{user_id:uuid}/pause", response_model=QueueView, responses=_RESPONSES)
+async def pause_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
+    """Pause any user's queue; only an operator can resume it."""
+    with refusals("user"):
+        return await state.queues.pause(user_id, "admin")
+
+
+@router.post("/queues/{user_id:uuid}/resume", response_model=QueueView, responses=_RESPONSES)
+async def resume_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
+    with refusals("user"):
+        return await state.queues.resume(user_id, "admin")
+
+
+@router.post("/queues/{user_id:uuid}/purge", response_model=Purged, responses=_RESPONSES)
+async def purge_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> Purged:
+    with refusals("user"):
+        return await state.queues.purge(user_id, "admin")
 
 
 def _after(cursor: str | None) -> tuple[uuid.UUID, int] | None:
     if cursor is None:
         return None
-    try:
-        user, sequence = cursor.split(":")
-        return uuid.UUID(user), int(sequence)
-    except ValueError:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from None
+    user, sequence = cursor.split(":")  # as _CURSOR says
+    return uuid.UUID(user), int(sequence)

@@ -6,7 +6,8 @@ from fastapi import APIRouter, Request, Response
 
 from producer_api.auth import CurrentUser
 from producer_api.errors import ApiError, unauthorized
-from producer_api.models import Credentials, RefreshRequest, TokenPair, UserOut
+from producer_api.models import Credentials, RefreshRequest, Registration, TokenPair, UserOut
+from producer_api.passwords import WeakPassword
 from producer_api.security import InvalidToken
 from producer_api.services import sessions, users
 from producer_api.services.throttle import Throttled
@@ -19,13 +20,15 @@ router = APIRouter(prefix="/v1/auth", tags=["auth"])
     "/register",
     status_code=201,
     response_model=UserOut,
-    responses={409: {"description": "username taken"}, 422: {"description": "invalid"}},
+    responses={409: {"description": "username taken"}, 422: {"description": "invalid, or a weak password"}},
 )
-async def register(body: Credentials, state: State) -> UserOut:
+async def register(body: Registration, state: State) -> UserOut:
     try:
         user = await users.register(state.pool, body.username, body.password)
     except users.UsernameTaken:
         raise ApiError(409, "username_taken", "this username is taken") from None
+    except WeakPassword as exc:
+        raise ApiError(422, "weak_password", str(exc)) from None
     return UserOut(user_id=user.user_id, username=user.username)
 
 

@@ -10,9 +10,10 @@ from fastapi import APIRouter, Header, Query, Response
 
 from producer_api.auth import CurrentUser
 from producer_api.errors import ApiError, not_found, unavailable
+from producer_api.middleware import current_trace_id
 from producer_api.models import BatchView, NewBatch, NewRequest, RequestPage, RequestView
 from producer_api.services.limits import OverLimit
-from producer_api.services.requests import InvalidCursor, NotAccepted, Rejected
+from producer_api.services.requests import NotAccepted, Rejected
 from producer_api.state import State
 from schemas.lifecycle import Status
 
@@ -25,7 +26,7 @@ IdempotencyKey = Annotated[
 
 
 async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], key: str | None) -> list[RequestView]:
-    trace_id = uuid.uuid4().hex
+    trace_id = current_trace_id()
     try:
         await state.limits.admit(user.user_id, len(requests))
         return await state.requests.submit(user.user_id, requests, trace_id, key)
@@ -34,11 +35,14 @@ async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], k
     except Rejected as exc:
         raise ApiError(413 if exc.too_large else 422, exc.code, exc.message) from None
     except NotAccepted as exc:
-        log.warning("not accepted: kafka did not acknowledge", error=str(exc), trace_id=trace_id)
+        log.warning("not accepted: kafka did not acknowledge", error=str(exc))
         raise unavailable("the queue is unavailable; the request was not accepted") from None
 
 
-@router.post("", status_code=202, response_model=RequestView)
+_LIMITED: dict[int | str, dict[str, str]] = {429: {"description": "over the user's submit rate or pending cap"}}
+
+
+@router.post("", status_code=202, response_model=RequestView, responses=_LIMITED)
 async def submit(
     body: NewRequest, user: CurrentUser, state: State, response: Response, idempotency_key: IdempotencyKey = None
 ) -> RequestView:
@@ -47,14 +51,14 @@ async def submit(
     return view
 
 
-@router.post("/batch", status_code=202, response_model=BatchView)
+@router.post("/batch", status_code=202, response_model=BatchView, responses=_LIMITED)
 async def submit_batch(body: NewBatch, user: CurrentUser, state: State) -> BatchView:
     if len(body.requests) > state.settings.max_batch_requests:
         raise ApiError(413, "batch_too_large", f"at most {state.settings.max_batch_requests} requests a batch")
     return BatchView(requests=await _submit(state, user, body.requests, None))
 
 
-@router.get("/{request_id}", response_model=RequestView)
+@router.get("/{request_id:uuid}", response_model=RequestView)
 async def get_request(request_id: uuid.UUID, user: CurrentUser, state: State) -> RequestView:
     view = await state.requests.get(user.user_id, request_id)
     if view is None:
@@ -68,9 +72,8 @@ async def list_requests(
     state: State,
     status: Status | None = None,
     limit: Annotated[int, Query(ge=1, le=500)] = 50,
-    cursor: Annotated[str | None, Query(max_length=100)] = None,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the page before")
+    ] = None,
 ) -> RequestPage:
-    try:
-        return await state.requests.page(user.user_id, status, limit, cursor)
-    except InvalidCursor:
-        raise ApiError(400, "invalid_cursor", "the cursor is not one this API returned") from None
+    return await state.requests.page(user.user_id, status, limit, None if cursor is None else int(cursor))

@@ -18,9 +18,9 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.models import DeadLetterPage, DeadLetterView, RequestView
-from producer_api.producer import AsyncProducer, NotDelivered
-from schemas import records as wire
-from schemas.records import RequestRecord, RetryRecord
+from producer_api.services.wakeups import Busy, Wakeups, lock_queue
+from userq import events
+from userq.events import Event
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
               completed_at, sequence, processed_seq, first_failed_at, last_failed_at, trace_id"""
@@ -31,23 +31,14 @@ class NothingToDo(Exception):
     pass
 
 
-class Busy(Exception):
-    """The user has a retry in flight: redrive once it has settled."""
-
-
 class HaltedByAnother(Exception):
     """Another dead letter halts the user: redrive or discard that one (or all of the user's)."""
 
 
-class NotAccepted(Exception):
-    pass
-
-
 class AdminService:
-    def __init__(self, pool: AsyncConnectionPool, producer: AsyncProducer, retry_topic: str) -> None:
+    def __init__(self, pool: AsyncConnectionPool, wakeups: Wakeups) -> None:
         self._pool = pool
-        self._producer = producer
-        self._retry_topic = retry_topic
+        self._wakeups = wakeups
 
     async def dead_letters(
         self, user_id: uuid.UUID | None, type_: str | None, limit: int, after: tuple[uuid.UUID, int] | None
@@ -73,7 +64,7 @@ class AdminService:
         """Redrive one dead letter (`request_id`) or all of a user's (`user_id`), in their order."""
         async with self._pool.connection() as conn, conn.transaction():
             owner = user_id or await _owner(conn, request_id)
-            queue = await _lock_queue(conn, owner)
+            queue = await lock_queue(conn, owner)
             if queue and queue["hold_reason"] == "retrying":
                 raise Busy(owner)
             async with conn.cursor(row_factory=dict_row) as cur:
@@ -106,14 +97,16 @@ class AdminService:
                 "update user_queues set held_by = %s, hold_reason = 'retrying' where user_id = %s", (first, owner)
             )
             views = await _views(conn, ids)
-            await self._wake(conn, first)
+            await self._wakeups.send(conn, first)
+            redriven = [Event(v.user_id, v.request_id, v.status, v.attempts, datetime.now(UTC), v.error) for v in views]
+            await conn.execute(events.RECORD_EVENTS, events.params(redriven, "admin"))
         return views
 
     async def discard(self, request_id: uuid.UUID) -> RequestView:
         """Take a dead letter off the list; if it halted its user, the user's parked requests resume."""
         async with self._pool.connection() as conn, conn.transaction():
             owner = await _owner(conn, request_id)
-            queue = await _lock_queue(conn, owner)
+            queue = await lock_queue(conn, owner)
             cur = await conn.execute(
                 f"update requests set discarded_at = now() where request_id = %s and {_ACTIVE_DEAD}", (request_id,)
             )
@@ -123,41 +116,9 @@ class AdminService:
                 await conn.execute(
                     "update user_queues set held_by = null, hold_reason = null where user_id = %s", (owner,)
                 )
-                parked = await (
-                    await conn.execute(
-                        "select request_id from requests where user_id = %s and parked order by sequence limit 1",
-                        (owner,),
-                    )
-                ).fetchone()
-                if parked:
-                    await self._wake(conn, parked[0])
+                await self._wakeups.resume_parked(conn, owner)
             [view] = await _views(conn, [request_id])
         return view
-
-    async def _wake(self, conn: AsyncConnection[Any], request_id: uuid.UUID) -> None:
-        """Publish a wake-up for `request_id`, due now, and wait for the broker's acknowledgement."""
-        async with conn.cursor(row_factory=dict_row) as cur:
-            await cur.execute(f"select {_COLUMNS} from requests where request_id = %s", (request_id,))
-            row = await cur.fetchone()
-        assert row is not None
-        request = RequestRecord(
-            request_id=row["request_id"],
-            user_id=row["user_id"],
-            type=row["type"],
-            payload=row["payload"],
-            accepted_at=row["accepted_at"],
-            trace_id=row["trace_id"],
-        )
-        record = RetryRecord.wakeup(request, row["attempts"], datetime.now(UTC), row["first_failed_at"], row["error"])
-        try:
-            await self._producer.send(
-                self._retry_topic,
-                str(row["user_id"]).encode(),
-                wire.encode(record),
-                wire.standard_headers(wire.RETRY_CONTENT_TYPE, row["trace_id"]),
-            )
-        except NotDelivered as exc:
-            raise NotAccepted(str(exc)) from None
 
 
 async def _owner(conn: AsyncConnection[Any], request_id: uuid.UUID | None) -> uuid.UUID:
@@ -166,16 +127,6 @@ async def _owner(conn: AsyncConnection[Any], request_id: uuid.UUID | None) -> uu
         raise NothingToDo()
     owner: uuid.UUID = row[0]
     return owner
-
-
-async def _lock_queue(conn: AsyncConnection[Any], user_id: uuid.UUID) -> dict[str, Any] | None:
-    await conn.execute(
-        "insert into user_queues (user_id) select user_id from users where user_id = %s on conflict do nothing",
-        (user_id,),
-    )
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute("select held_by, hold_reason from user_queues where user_id = %s for update", (user_id,))
-        return await cur.fetchone()
 
 
 async def _views(conn: AsyncConnection[Any], ids: list[uuid.UUID]) -> list[RequestView]:

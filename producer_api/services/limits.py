@@ -61,7 +61,9 @@ class UserLimits:
                 )
             pending = await (
                 await conn.execute(
-                    "select count(*) from requests where user_id = %s and processed_seq is null", (user_id,)
+                    """select count(*) from requests
+                        where user_id = %s and status in ('queued', 'processing', 'retrying')""",
+                    (user_id,),
                 )
             ).fetchone()
             assert pending is not None

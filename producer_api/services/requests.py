@@ -11,7 +11,6 @@ worker skips it (see `stream_worker.store.wait_for_acceptance`). Concurrent dupl
 from __future__ import annotations
 
 import asyncio
-import base64
 import hashlib
 import uuid
 from dataclasses import dataclass
@@ -19,17 +18,23 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import structlog
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.models import NewRequest, QueueView, RequestPage, RequestView
+from producer_api.models import NewRequest, RequestPage, RequestView
 from producer_api.producer import AsyncProducer, NotDelivered
+from schemas import payload
 from schemas import records as wire
 from schemas.lifecycle import Status
 from schemas.records import RequestRecord
 from stream_worker.handlers.registry import InvalidPayload, Registry, UnknownType
+from userq import events
+from userq.events import Event
+
+log = structlog.get_logger(__name__)
 
 _VIEW = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
            completed_at, sequence, processed_seq"""
@@ -66,6 +71,9 @@ class RequestService:
 
     def check(self, request: NewRequest) -> None:
         """Refuse what the worker could only dead-letter: unknown types, bad or oversized payloads."""
+        problem = payload.problem(request.payload)
+        if problem is not None:
+            raise Rejected("invalid_payload", f"the payload cannot be stored: {problem}")
         size = len(orjson.dumps(request.payload))
         if size > self._limits.max_payload_bytes:
             raise Rejected(
@@ -110,18 +118,33 @@ class RequestService:
                 await _insert(conn, records, None, None)
             deliveries = await self._produce(records, trace_id)
             async with conn.cursor(row_factory=class_row(RequestView)) as cur:
+                # the user's queue is created by their first request, once the broker has it: an insert
+                # earlier in the transaction would make the user's concurrent submissions wait for this one
                 await cur.execute(
-                    f"""update requests r set sequence = d.offset_, kafka_partition = d.partition_
+                    f"""with queue as (insert into user_queues (user_id) values (%s) on conflict do nothing)
+                        update requests r set sequence = d.offset_, kafka_partition = d.partition_
                           from unnest(%s::uuid[], %s::bigint[], %s::int[]) as d(id, offset_, partition_)
                          where r.request_id = d.id
                      returning {_VIEW.replace("request_id", "r.request_id")}""",
                     (
+                        user_id,
                         [r.request_id for r in records],
                         [d.offset for d in deliveries],
                         [d.partition for d in deliveries],
                     ),
                 )
                 views = {v.request_id: v for v in await cur.fetchall()}
+            accepted = [Event(user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
+            await conn.execute(events.RECORD_EVENTS, events.params(accepted, "api"))  # last: see userq.events
+        for record, delivery in zip(records, deliveries, strict=True):
+            log.info(
+                "accepted",
+                request_id=str(record.request_id),
+                type=record.type,
+                topic=self._topic,
+                partition=delivery.partition,
+                offset=delivery.offset,
+            )
         return [views[r.request_id] for r in records]
 
     async def _claim_key(
@@ -163,37 +186,19 @@ class RequestService:
             )
             return await cur.fetchone()
 
-    async def queue(self, user_id: uuid.UUID) -> QueueView:
-        async with self._pool.connection() as conn:
-            row = await (
-                await conn.execute(
-                    """select count(*) filter (where r.processed_seq is null),
-                          count(*) filter (where r.status = 'retrying'),
-                          min(r.accepted_at) filter (where r.status = 'queued'),
-                          count(*),
-                          (select q.held_by is not null from user_queues q where q.user_id = %s)
-                     from requests r where r.user_id = %s and r.sequence is not null""",
-                    (user_id, user_id),
-                )
-            ).fetchone()
-        assert row is not None
-        depth, retrying, oldest, total, held = row
-        state = "empty" if total == 0 else "held" if held else "active" if depth else "drained"
-        return QueueView(depth=depth, retrying=retrying, oldest_queued_at=oldest, paused=False, state=state)
-
-    async def page(self, user_id: uuid.UUID, status: Status | None, limit: int, cursor: str | None) -> RequestPage:
-        after = decode_cursor(cursor) if cursor else -1
+    async def page(self, user_id: uuid.UUID, status: Status | None, limit: int, after: int | None) -> RequestPage:
+        """The user's requests after sequence `after`, in queue order; `next_cursor` is the last one's sequence."""
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(RequestView)) as cur:
             await cur.execute(
                 f"""select {_VIEW} from requests
                      where user_id = %s and sequence > %s and (%s::text is null or status = %s)
                      order by sequence limit %s""",
-                (user_id, after, status, status, limit + 1),
+                (user_id, -1 if after is None else after, status, status, limit + 1),
             )
             rows = await cur.fetchall()
         more = len(rows) > limit
         rows = rows[:limit]
-        return RequestPage(requests=rows, next_cursor=encode_cursor(rows[-1].sequence) if more else None)
+        return RequestPage(requests=rows, next_cursor=str(rows[-1].sequence) if more else None)
 
 
 async def _insert(
@@ -226,18 +231,3 @@ async def _insert(
 def _body_hash(requests: list[NewRequest]) -> bytes:
     body = orjson.dumps([r.model_dump() for r in requests], option=orjson.OPT_SORT_KEYS)
     return hashlib.sha256(body).digest()
-
-
-class InvalidCursor(ValueError):
-    pass
-
-
-def encode_cursor(sequence: int) -> str:
-    return base64.urlsafe_b64encode(str(sequence).encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        return int(base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode())
-    except (ValueError, UnicodeDecodeError):
-        raise InvalidCursor(cursor) from None

@@ -8,12 +8,15 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.models import TokenPair
 from producer_api.security import InvalidToken, decode, issue
 from producer_api.settings import ApiSettings
+from userq import events
 
 
 async def open_session(pool: AsyncConnectionPool, settings: ApiSettings, user_id: uuid.UUID) -> TokenPair:
@@ -23,8 +26,9 @@ async def open_session(pool: AsyncConnectionPool, settings: ApiSettings, user_id
     expires_at = datetime.now(UTC) + timedelta(seconds=refresh.ttl)
     async with pool.connection() as conn:
         await conn.execute(
-            "insert into sessions (session_id, user_id, refresh_jti, expires_at) values (%s, %s, %s, %s)",
-            (session_id, user_id, refresh.token_id, expires_at),
+            """insert into sessions (session_id, user_id, refresh_jti, expires_at, access_expires_at)
+               values (%s, %s, %s, %s, now() + make_interval(secs => %s))""",
+            (session_id, user_id, refresh.token_id, expires_at, access.ttl),
         )
     return TokenPair(access_token=access.token, refresh_token=refresh.token, expires_in=access.ttl)
 
@@ -46,15 +50,14 @@ async def rotate(pool: AsyncConnectionPool, settings: ApiSettings, refresh_token
             raise InvalidToken("no such session")
         if row[0] != claims.token_id:
             reused = True  # the revocation commits; the caller gets the refusal after it
-            await conn.execute(
-                "update sessions set revoked_at = now(), revoked_reason = 'refresh_reused' where session_id = %s",
-                (claims.session_id,),
-            )
+            await _revoke(conn, claims.session_id, "refresh_reused")
         else:
             access = issue(settings, claims.user_id, claims.session_id, "access")
             refresh = issue(settings, claims.user_id, claims.session_id, "refresh")
             await conn.execute(
-                "update sessions set refresh_jti = %s where session_id = %s", (refresh.token_id, claims.session_id)
+                """update sessions set refresh_jti = %s, access_expires_at = now() + make_interval(secs => %s)
+                    where session_id = %s""",
+                (refresh.token_id, access.ttl, claims.session_id),
             )
     if reused:
         raise InvalidToken("refresh token reused; the session is revoked")
@@ -63,11 +66,18 @@ async def rotate(pool: AsyncConnectionPool, settings: ApiSettings, refresh_token
 
 async def close(pool: AsyncConnectionPool, session_id: uuid.UUID) -> None:
     async with pool.connection() as conn:
-        await conn.execute(
-            "update sessions set revoked_at = now(), revoked_reason = 'logout'"
-            " where session_id = %s and revoked_at is null",
-            (session_id,),
-        )
+        await _revoke(conn, session_id, "logout")
+
+
+async def _revoke(conn: AsyncConnection[Any], session_id: uuid.UUID, reason: str) -> None:
+    """End the session; its user's live streams wake up (and find it gone: they end too)."""
+    await conn.execute(
+        f"""with ended as (
+                update sessions set revoked_at = now(), revoked_reason = %s
+                 where session_id = %s and revoked_at is null returning user_id)
+            select pg_notify('{events.CHANNEL}', user_id::text) from ended""",
+        (reason, session_id),
+    )
 
 
 async def role_in_session(pool: AsyncConnectionPool, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:

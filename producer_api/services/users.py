@@ -1,4 +1,5 @@
-"""Registering users and checking their passwords."""
+"""Registering users (under the password rules) and checking their passwords (rehashed when weaker than
+today's parameters)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,8 @@ from anyio import to_thread
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.security import hash_password, verify_password
+from producer_api.passwords import check
+from producer_api.security import hash_password, needs_rehash, verify_password
 
 
 @dataclass
@@ -25,6 +27,8 @@ class UsernameTaken(Exception):
 
 
 async def register(pool: AsyncConnectionPool, username: str, password: str) -> User:
+    """A new user; `WeakPassword` when the password breaks a rule, `UsernameTaken` when the name is."""
+    check(username, password)
     password_hash = await to_thread.run_sync(hash_password, password)
     async with pool.connection() as conn, conn.cursor(row_factory=class_row(User)) as cur:
         try:
@@ -49,7 +53,21 @@ async def authenticate(pool: AsyncConnectionPool, username: str, password: str) 
             )
         ).fetchone()
     ok = await to_thread.run_sync(verify_password, row[3] if row else None, password)
-    return User(row[0], row[1], row[2]) if ok and row else None
+    if not (ok and row):
+        return None
+    if needs_rehash(row[3]):
+        await _rehash(pool, row[0], row[3], password)
+    return User(row[0], row[1], row[2])
+
+
+async def _rehash(pool: AsyncConnectionPool, user_id: uuid.UUID, old_hash: str, password: str) -> None:
+    """Store a hash with today's parameters, unless the password changed meanwhile."""
+    new_hash = await to_thread.run_sync(hash_password, password)
+    async with pool.connection() as conn:
+        await conn.execute(
+            "update users set password_hash = %s where user_id = %s and password_hash = %s",
+            (new_hash, user_id, old_hash),
+        )
 
 
 def create_admin(database_url: str, username: str, password: str) -> uuid.UUID:
@@ -62,6 +80,7 @@ def create_admin(database_url: str, username: str, password: str) -> uuid.UUID:
             conn.execute("update users set role = 'admin' where user_id = %s", (row[0],))
             user_id: uuid.UUID = row[0]
             return user_id
+        check(username, password)
         user_id = uuid.uuid4()
         conn.execute(
             "insert into users (user_id, username, password_hash, role) values (%s, %s, %s, 'admin')",

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import time
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from schemas.payload import Integer, JsonObject
 from stream_worker.errors import PermanentError, TransientError
 from stream_worker.handlers.registry import Context, JSONObject, handler
 
@@ -16,16 +17,16 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
-class AnyObject(BaseModel):
-    model_config = ConfigDict(extra="allow")
+class AnyObject(RootModel[JsonObject]):
+    """Any JSON object that every hop can carry (see `schemas.payload`)."""
 
 
 class Sleep(_Strict):
-    ms: int = Field(ge=0, le=10_000)
+    ms: Integer = Field(ge=0, le=10_000)
 
 
 class Flaky(_Strict):
-    fail_times: int = Field(ge=0, le=100)
+    fail_times: Integer = Field(ge=0, le=100)
     retry_after_s: float | None = Field(None, ge=0, le=3600, description="the delay each failure asks for")
 
 
@@ -34,12 +35,12 @@ class Empty(_Strict):
 
 
 class Amount(_Strict):
-    amount: int = Field(gt=0, le=MAX_AMOUNT, description="in the smallest unit of the currency")
+    amount: Integer = Field(gt=0, le=MAX_AMOUNT, description="in the smallest unit of the currency")
 
 
 @handler("demo.echo", AnyObject)
 def echo(ctx: Context, payload: AnyObject) -> JSONObject:
-    return payload.model_dump()
+    return payload.root
 
 
 @handler("demo.sleep", Sleep)

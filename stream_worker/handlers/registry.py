@@ -106,6 +106,14 @@ class Registry:
         except ValidationError as exc:
             raise InvalidPayload(describe(exc)) from None
 
+    def accepts(self, name: str, payload: JSONObject) -> bool:
+        """Whether `payload` is valid for the registered type `name`."""
+        try:
+            self.validate(name, payload)
+        except InvalidPayload:
+            return False
+        return True
+
 
 def describe(exc: ValidationError) -> str:
     parts = []

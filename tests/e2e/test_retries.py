@@ -91,20 +91,27 @@ def test_the_queue_view_follows_a_hold_and_a_drain(stack: Stack, api: str) -> No
         "retrying": 0,
         "oldest_queued_at": None,
         "paused": False,
-        "state": "empty",
+        "paused_by": None,
+        "hold": None,
+        "state": "none",
     }
     client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 2})
     waiting = client.submit("demo.echo", {})
     assert client.http.get("/v1/queue").json()["state"] == "active"  # no worker yet
     stack.start_worker()
-    time.sleep(1)
+    deadline = time.monotonic() + 30
+    while client.http.get("/v1/queue").json()["hold"] is None:  # the first attempt failed: the user is held
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
     queue = client.http.get("/v1/queue").json()
     assert queue == {
         "depth": 2,
         "retrying": 1,
         "oldest_queued_at": waiting["accepted_at"],
         "paused": False,
-        "state": "held",
+        "paused_by": None,
+        "hold": "retrying",
+        "state": "active",
     }
     stack.wait_terminal(2, timeout=30)
     assert client.http.get("/v1/queue").json()["state"] == "drained"

@@ -23,6 +23,7 @@ from userq.kafka import ensure_topics
 from userq.settings import CommonSettings
 
 TERMINAL = ("succeeded", "dead_lettered", "cancelled")
+PASSWORD = "a long enough password"  # what `Client` registers with: it passes the password rules
 
 
 class Stack:
@@ -55,18 +56,19 @@ class Stack:
         self.clients: list[Client] = []
         self._workers = 0
 
-    def client(self, url: str, username: str | None = None) -> Client:
+    def client(self, url: str, username: str | None = None, password: str = PASSWORD) -> Client:
         """A registered, logged-in user of the API at `url`, closed with the stack."""
-        client = Client(url, username)
+        client = Client(url, username, password)
         self.clients.append(client)
         return client
 
-    def start_api(self, **env: str) -> str:
+    def start_api(self, probe: str = "/readyz", **env: str) -> str:
+        """An API process; its URL once `probe` answers 200 (`/healthz` for an API without Kafka)."""
         port = free_port()
         api = Process(f"api-{port}", "producer_api", {**self.env, "PORT": str(port), **env}, self.log_dir)
         self.processes.append(api)
         url = f"http://127.0.0.1:{port}"
-        wait_ready(url, api)
+        wait_ready(url, api, probe=probe)
         return url
 
     def start_worker(self, **env: str) -> Process:
@@ -98,6 +100,12 @@ class Stack:
             time.sleep(0.25)
         logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in self.processes)
         raise AssertionError(f"{done} of {expected} terminal, {not_done} pending after {timeout} s\n{logs}")
+
+    def __enter__(self) -> Stack:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
 
     def close(self) -> None:
         for client in self.clients:
@@ -134,10 +142,9 @@ class Stack:
 class Client:
     """A user of the API: registers, logs in, and sends authenticated calls."""
 
-    def __init__(
-        self, url: str, username: str | None = None, password: str = "a long enough password", register: bool = True
-    ) -> None:
+    def __init__(self, url: str, username: str | None = None, password: str = PASSWORD, register: bool = True) -> None:
         self.username = username or f"u{uuid.uuid4().hex[:12]}"
+        self.password = password
         self.http = httpx.Client(base_url=url, timeout=30)
         if register:
             response = self.http.post("/v1/auth/register", json={"username": self.username, "password": password})
@@ -145,6 +152,7 @@ class Client:
         response = self.http.post("/v1/auth/token", json={"username": self.username, "password": password})
         assert response.status_code == 200, response.text
         self.token = response.json()["access_token"]
+        self.refresh_token = response.json()["refresh_token"]
         self.user_id = jwt.decode(self.token, options={"verify_signature": False})["sub"]
         self.http.headers["Authorization"] = f"Bearer {self.token}"
 

@@ -1,0 +1,188 @@
+"""The queue manager: pause and resume, purge, operators' versions and overview, queue life."""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from tests.support.checks import read_messages
+from tests.support.stack import Client, Stack, make_admin
+
+QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
+
+
+def _requests(stack: Stack, user_id: str) -> list[dict[str, Any]]:
+    with stack.db() as conn, conn.cursor() as cur:
+        cur.execute(
+            """select request_id::text, status, attempts, processed_seq from requests
+                where user_id = %s order by sequence""",
+            (user_id,),
+        )
+        return [dict(zip(("request_id", "status", "attempts", "processed_seq"), row, strict=True)) for row in cur]
+
+
+def _wait_for(predicate: Any, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.1)
+
+
+def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, api: str) -> None:
+    stack.start_worker()
+    client, neighbour = stack.client(api), stack.client(api)
+    client.submit("demo.echo", {"n": 0})
+    stack.wait_terminal(1)
+
+    paused = client.http.post("/v1/queue/pause").json()
+    assert (paused["paused"], paused["paused_by"], paused["state"]) == (True, "user", "drained")
+    waiting = [client.submit("demo.echo", {"n": n})["request_id"] for n in range(1, 6)]
+    neighbour.submit("demo.echo", {})
+    stack.wait_terminal(2, pending=5)  # the neighbour's ran; ours wait
+    time.sleep(1)
+    assert [r["status"] for r in _requests(stack, client.user_id)][1:] == ["queued"] * 5
+    assert client.http.get("/v1/queue").json()["depth"] == 5
+
+    resumed = client.http.post("/v1/queue/resume").json()
+    assert (resumed["paused"], resumed["paused_by"]) == (False, None)
+    stack.wait_terminal(7)
+    rows = _requests(stack, client.user_id)
+    assert [r["request_id"] for r in rows[1:]] == waiting
+    assert [(r["status"], r["processed_seq"]) for r in rows] == [("succeeded", n) for n in range(1, 7)]
+
+
+def test_a_retry_due_while_paused_waits_for_the_resume(stack: Stack, api: str) -> None:
+    stack.start_worker()
+    client = stack.client(api)
+    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 1})["request_id"]
+    after = client.submit("demo.echo", {})["request_id"]
+    _wait_for(lambda: _requests(stack, client.user_id)[0]["status"] == "retrying")
+    client.http.post("/v1/queue/pause")
+    time.sleep(2.5)  # the retry fell due and was not run
+    assert [r["status"] for r in _requests(stack, client.user_id)] == ["retrying", "queued"]
+
+    client.http.post("/v1/queue/resume")
+    stack.wait_terminal(2)
+    rows = _requests(stack, client.user_id)
+    assert [(r["request_id"], r["status"], r["attempts"]) for r in rows] == [
+        (flaky, "succeeded", 2),
+        (after, "succeeded", 1),
+    ]
+
+
+def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack, api: str) -> None:
+    stack.start_worker(BATCH_MAX_RECORDS="1")
+    client = stack.client(api)
+    ids = [client.submit("demo.sleep", {"ms": 400})["request_id"] for _ in range(8)]
+    _wait_for(lambda: _requests(stack, client.user_id)[0]["status"] == "succeeded")
+
+    purged = client.http.post("/v1/queue/purge")
+    assert purged.status_code == 200, purged.text
+    body = purged.json()
+    assert body["queue"]["depth"] == 0
+    stack.wait_terminal(8)
+
+    rows = _requests(stack, client.user_id)
+    statuses = [r["status"] for r in rows]
+    ran = statuses.count("succeeded")
+    assert statuses == ["succeeded"] * ran + ["cancelled"] * (8 - ran)  # none ran after a cancelled one
+    assert 8 - ran >= 4, statuses  # the purge waited for one running request at most (and its successor)
+    assert body["cancelled"] == ids[ran:]
+    assert [r["processed_seq"] for r in rows] == list(range(1, 9))
+    with stack.db() as conn:
+        logged = conn.execute(
+            "select request_id::text from request_events where user_id = %s and status = 'cancelled' order by seq",
+            (client.user_id,),
+        ).fetchall()
+    assert [row[0] for row in logged] == ids[ran:]
+    # one result event per request, cancelled ones included, in the user's order
+    _wait_for(lambda: len(read_messages(stack, stack.settings.results_topic)) >= 8)
+    results = [json.loads(m.value or b"") for m in read_messages(stack, stack.settings.results_topic)]
+    assert [(r["request_id"], r["status"]) for r in results] == [(r["request_id"], r["status"]) for r in rows]
+
+
+def test_operators_pause_resume_and_purge_any_queue_and_see_the_overview(stack: Stack, api: str) -> None:
+    admin = make_admin(stack, api)
+    shallow, deep = stack.client(api), stack.client(api)
+    shallow.submit("demo.echo", {})
+    for _ in range(3):
+        deep.submit("demo.echo", {})
+
+    overview = admin.http.get("/v1/admin/queues", params={"order": "depth"}).json()
+    assert (overview["active_queues"], overview["pending_requests"]) == (2, 4)
+    assert [q["user_id"] for q in overview["queues"]] == [deep.user_id, shallow.user_id]
+    assert overview["queues"][0]["depth"] == 3
+    oldest = admin.http.get("/v1/admin/queues", params={"order": "oldest", "limit": 1}).json()
+    assert [q["user_id"] for q in oldest["queues"]] == [shallow.user_id]
+
+    paused = admin.http.post(f"/v1/admin/queues/{deep.user_id}/pause").json()
+    assert paused["paused_by"] == "admin"
+    refused = deep.http.post("/v1/queue/resume")
+    assert refused.status_code == 409
+    assert refused.json()["error"]["code"] == "paused_by_operator"
+    deep.http.post("/v1/queue/pause")  # a user's pause does not weaken an operator's
+    assert admin.http.get(f"/v1/admin/queues/{deep.user_id}").json()["paused_by"] == "admin"
+
+    stack.start_worker()
+    stack.wait_terminal(1, pending=3)
+    purged = admin.http.post(f"/v1/admin/queues/{deep.user_id}/purge").json()
+    assert len(purged["cancelled"]) == 3
+    assert purged["queue"]["state"] == "drained"
+    assert admin.http.post(f"/v1/admin/queues/{deep.user_id}/resume").json()["paused"] is False
+    assert admin.http.get("/v1/admin/queues").json()["pending_requests"] == 0
+    unknown = "00000000-0000-0000-0000-000000000001"
+    for method, path in (("GET", ""), ("POST", "/pause"), ("POST", "/resume"), ("POST", "/purge")):
+        assert admin.http.request(method, f"/v1/admin/queues/{unknown}{path}").status_code == 404
+
+
+def test_a_queue_is_created_drained_and_removed_once_its_user_disconnects(stack: Stack) -> None:
+    api = stack.start_api(**QUICK_JANITOR)
+    client = stack.client(api)
+    assert client.http.get("/v1/queue").json()["state"] == "none"
+    request_id = client.submit("demo.echo", {})["request_id"]
+    assert client.http.get("/v1/queue").json()["state"] == "active"
+    stack.start_worker()
+    stack.wait_terminal(1)
+    assert client.http.get("/v1/queue").json()["state"] == "drained"
+    time.sleep(1)  # several janitor rounds: the user is still connected
+    assert client.http.get("/v1/queue").json()["state"] == "drained"
+
+    assert client.http.post("/v1/auth/logout").status_code == 204
+    _wait_for(lambda: _queue_row(stack, client.user_id) is None, timeout=10)
+    again = Client(api, client.username, register=False)
+    stack.clients.append(again)
+    assert again.http.get("/v1/queue").json()["state"] == "removed"
+    assert again.http.get(f"/v1/requests/{request_id}").json()["status"] == "succeeded"  # history stays
+    again.submit("demo.echo", {})
+    assert again.http.get("/v1/queue").json()["state"] in ("active", "drained")
+    assert _queue_row(stack, client.user_id) is not None
+
+
+def test_an_open_stream_keeps_its_user_connected(stack: Stack) -> None:
+    api = stack.start_api(**QUICK_JANITOR)
+    stack.start_worker()
+    client = stack.client(api)
+    client.submit("demo.echo", {})
+    stack.wait_terminal(1)
+    with client.http.stream("GET", "/v1/stream") as stream:
+        assert stream.status_code == 200
+        with stack.db() as conn:  # the access token's lifetime ends: only the stream keeps the user connected
+            conn.execute("update sessions set access_expires_at = now() where user_id = %s", (client.user_id,))
+        time.sleep(1.5)
+        assert _queue_row(stack, client.user_id) is not None
+    _wait_for(lambda: _queue_row(stack, client.user_id) is None, timeout=10)
+
+
+def test_a_paused_queue_is_not_removed(stack: Stack) -> None:
+    api = stack.start_api(**QUICK_JANITOR)
+    client = stack.client(api)
+    client.http.post("/v1/queue/pause")
+    client.http.post("/v1/auth/logout")
+    time.sleep(1.5)
+    assert _queue_row(stack, client.user_id) is not None
+
+
+def _queue_row(stack: Stack, user_id: str) -> tuple[Any, ...] | None:
+    with stack.db() as conn:
+        return conn.execute("select user_id from user_queues where user_id = %s", (user_id,)).fetchone()

@@ -1,0 +1,57 @@
+"""The OpenAPI document: every error an operation can give is documented, in the one error shape."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from producer_api.app import create_app
+from producer_api.openapi import implied_errors
+from stream_worker.handlers.registry import registry
+
+
+@pytest.fixture(scope="module")
+def document() -> dict[str, Any]:
+    return create_app().openapi()  # no lifespan: nothing is connected
+
+
+def _operations(document: dict[str, Any]) -> list[tuple[str, str, dict[str, Any]]]:
+    return [(path, method, op) for path, ops in document["paths"].items() for method, op in ops.items()]
+
+
+def test_errors_follow_from_what_an_operation_takes_and_needs() -> None:
+    body: dict[str, Any] = {"requestBody": {}, "security": [{"HTTPBearer": []}]}
+    assert implied_errors("/v1/requests", body) == {400, 401, 413, 422, 503}
+    admin: dict[str, Any] = {"parameters": [{"in": "path", "name": "id"}], "security": [{"HTTPBearer": ["admin"]}]}
+    assert implied_errors("/v1/admin/x/{id}", admin) == {401, 403, 404, 422, 503}
+    assert implied_errors("/healthz", {}) == set()
+
+
+def test_every_error_response_is_the_uniform_error_body(document: dict[str, Any]) -> None:
+    for path, method, operation in _operations(document):
+        for status, response in operation["responses"].items():
+            if status.startswith(("4", "5")) and path != "/readyz":
+                schema = response["content"]["application/json"]["schema"]
+                assert schema == {"$ref": "#/components/schemas/ErrorBody"}, (method, path, status)
+    assert "HTTPValidationError" not in document["components"]["schemas"]
+
+
+def test_the_user_routes_document_their_errors(document: dict[str, Any]) -> None:
+    submit = document["paths"]["/v1/requests"]["post"]["responses"]
+    assert {"202", "400", "401", "413", "422", "429", "503"} <= set(submit)
+    assert "Retry-After" in submit["429"]["headers"]
+    assert "Retry-After" in submit["503"]["headers"]
+    assert {"401", "403", "404"} <= set(
+        document["paths"]["/v1/admin/dead-letters/{request_id}/discard"]["post"]["responses"]
+    )
+
+
+def test_a_new_request_is_documented_per_registered_type(document: dict[str, Any]) -> None:
+    variants = document["components"]["schemas"]["NewRequest"]["oneOf"]
+    assert [v["properties"]["type"]["const"] for v in variants] == registry.names()
+    deposit = next(v for v in variants if v["title"] == "ledger.deposit")
+    assert deposit["required"] == ["type", "payload"]  # {} is no deposit
+    assert deposit["properties"]["payload"]["properties"]["amount"]["type"] == "integer"
+    echo = next(v for v in variants if v["title"] == "demo.echo")
+    assert echo["required"] == ["type"]  # a missing payload is {}, a valid echo
