@@ -1,4 +1,4 @@
-"""`python -m producer_api`: serve the API with uvicorn on HOST:PORT.
+"""`python -m producer_api`: serve the API with uvicorn on HOST:PORT, in API_WORKERS processes.
 
 `python -m producer_api create-admin USERNAME` creates the first admin (or makes an existing user one);
 the password is read from standard input, or prompted for on a terminal.
@@ -8,9 +8,16 @@ from __future__ import annotations
 
 import argparse
 import getpass
+import os
 import sys
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
 
 import uvicorn
+from fastapi import FastAPI
 from pydantic import ValidationError
 
 from producer_api.app import create_app
@@ -34,15 +41,52 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-admin":
         return _create_admin(settings, args.username)
     configure_logging(settings.log_level, settings.log_format, service="producer_api")
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        access_log=False,
-        log_config=None,
-        proxy_headers=False,
-    )
+    options: dict[str, Any] = {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,
+    }
+    if settings.api_workers == 1:
+        _clear_metrics_of_earlier_runs()
+        uvicorn.run(create_app(settings), **options)
+        return 0
+    with _metrics_dir():  # the worker processes inherit it, and import the client after it is set
+        uvicorn.run("producer_api.__main__:worker_app", factory=True, workers=settings.api_workers, **options)
     return 0
+
+
+def worker_app() -> FastAPI:
+    """The app of one of several uvicorn worker processes (`API_WORKERS`), which import it by name."""
+    settings = ApiSettings()
+    configure_logging(settings.log_level, settings.log_format, service="producer_api")
+    return create_app(settings)
+
+
+@contextmanager
+def _metrics_dir() -> Iterator[None]:
+    """`PROMETHEUS_MULTIPROC_DIR`, cleared of an earlier run's files; when unset, a temporary directory."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        _clear_metrics_of_earlier_runs()
+        yield
+        return
+    with tempfile.TemporaryDirectory(prefix="userq-api-metrics-") as path:
+        os.environ["PROMETHEUS_MULTIPROC_DIR"] = path
+        yield
+
+
+def _clear_metrics_of_earlier_runs() -> None:
+    """Delete the files that processes of an earlier run left in `PROMETHEUS_MULTIPROC_DIR` (their
+    counters would be added to ours); keep this process's own, which the client may have opened."""
+    given = os.environ.get("PROMETHEUS_MULTIPROC_DIR")
+    if not given:
+        return
+    path = Path(given)
+    path.mkdir(parents=True, exist_ok=True)
+    for file in path.glob("*.db"):
+        if not file.name.endswith(f"_{os.getpid()}.db"):
+            file.unlink(missing_ok=True)
 
 
 def _create_admin(settings: ApiSettings, username: str) -> int:

@@ -12,6 +12,8 @@ from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException
 from starlette.routing import Match
 
+from producer_api import metrics
+
 log = structlog.get_logger(__name__)
 
 
@@ -48,6 +50,7 @@ def unavailable(message: str) -> ApiError:
 
 
 def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
+    metrics.refused(status, code)
     return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
 
 

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from dataclasses import dataclass
 from typing import Any
 
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
+from producer_api import metrics
 from schemas.records import Headers
 
 
@@ -61,13 +63,20 @@ class AsyncProducer:
         def on_delivery(err: KafkaError | None, msg: Message) -> None:
             loop.call_soon_threadsafe(settle, err, msg)
 
+        started, outcome = time.perf_counter(), "failed"
         try:
-            self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
-        except BufferError:  # queue.buffering.max.messages or .max.kbytes reached
-            raise QueueFull("the producer's queue is full") from None
-        except KafkaException as exc:
-            raise NotDelivered(str(exc)) from None
-        return await future
+            try:
+                self._producer.produce(topic, value, key, headers=headers, on_delivery=on_delivery)
+            except BufferError:  # queue.buffering.max.messages or .max.kbytes reached
+                outcome = "queue_full"
+                raise QueueFull("the producer's queue is full") from None
+            except KafkaException as exc:
+                raise NotDelivered(str(exc)) from None
+            delivered = await future
+            outcome = "delivered"
+            return delivered
+        finally:
+            metrics.produced(outcome, started)
 
     def reachable(self, topic: str, timeout: float) -> bool:
         """Blocking metadata request: does the cluster answer and know `topic`?"""

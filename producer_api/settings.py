@@ -18,6 +18,13 @@ DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 (ref
 class ApiSettings(CommonSettings):
     port: int = Field(3000, ge=1, le=65535, description="HTTP port (the seed's PORT).")
     host: str = Field("127.0.0.1", description="Address to listen on; 0.0.0.0 in containers.")
+    api_workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="uvicorn worker processes sharing PORT. Above 1, /metrics adds up the values of all of"
+        " them (prometheus_client's multiprocess mode, in PROMETHEUS_MULTIPROC_DIR or a temporary directory).",
+    )
     jwt_algorithm: Algorithm = Field("HS256", description="Token signatures: HS256 (JWT_SECRET), RS256 or EdDSA.")
     jwt_secret: str = Field(DEV_JWT_SECRET, min_length=32, description="HS256 signing key (>= 32 chars).")
     jwt_private_key_file: Path | None = Field(

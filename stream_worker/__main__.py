@@ -41,7 +41,7 @@ def main() -> int:
         actor=settings.worker_id,
     )
     worker = Worker(settings, processor)
-    metrics.serve(settings.metrics_port)
+    metrics.serve(settings, registry.names())
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:
         structlog.get_logger(__name__).info("stopping", signal=signal.Signals(signum).name)

@@ -158,7 +158,7 @@ class Worker:
         for item, due in processed.deferred:
             self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
         metrics.record(processed)
-        metrics.BATCH_RECORDS.observe(len(batch))
+        metrics.batch_done(batch)
         self._pending.update(self._tracker.commit_points(partitions))
         with metrics.COMMIT_SECONDS.time():
             self._commit_pending()

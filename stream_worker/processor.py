@@ -87,6 +87,7 @@ class Processed:
     deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (request type, outcome) for metrics
     end_to_end: list[tuple[str, float]] = field(default_factory=list)  # (request type, seconds to terminal)
+    dead_letters: list[tuple[str, str]] = field(default_factory=list)  # (request type, cause) for metrics
     unreadable: int = 0
 
 
@@ -321,6 +322,7 @@ class _Transaction:
             row = store.finish(self.conn, row.request_id, Status.DEAD_LETTERED, attempt, started_at, None, error)
             policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
             log.warning("request dead-lettered", type=row.type, cause=outcome.cause, policy=policy, error=outcome.error)
+            self.processed.dead_letters.append((self.p.type_label(row.type), outcome.cause))
             if policy == "halt":
                 self.hold(user_id, row.request_id, "halted")
             else:

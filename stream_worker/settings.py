@@ -57,4 +57,11 @@ class WorkerSettings(CommonSettings):
     outbox_sweep_interval_s: float = Field(
         5.0, gt=0, description="How often a worker publishes outbox records that a stopped worker left behind."
     )
-    metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on 127.0.0.1:PORT (0: off).")
+    metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on METRICS_HOST:PORT (0: off).")
+    metrics_host: str = Field("127.0.0.1", description="Address the metrics are served on; 0.0.0.0 in containers.")
+    queue_metrics_interval_s: float = Field(
+        15.0,
+        gt=0,
+        description="How often a worker serving metrics counts parked requests, held users, paused queues and"
+        " open dead letters in PostgreSQL (one query, at most 5 s).",
+    )
