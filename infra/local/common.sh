@@ -35,3 +35,74 @@ stop_pid() {
   rm -f "$file"
   log "$name stopped"
 }
+
+# --- Kafka, shared by kafka.sh (one node) and kafka-cluster.sh (three nodes) ---
+# A node's directory DIR holds server.properties, log4j2.properties, server.log, stdout.log, kafka.pid
+# and data/.
+INFRA_DIR=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+
+# kafka_install: resolve the pinned jars with mvn into $KAFKA_HOME (once).
+kafka_install() {
+  [ -f "$KAFKA_HOME/.complete" ] && return 0
+  command -v java >/dev/null || die "java (17+) is needed for Kafka"
+  command -v mvn >/dev/null || die "mvn is needed to resolve the Kafka jars"
+  log "resolving Kafka $KAFKA_VERSION jars with mvn (once)"
+  rm -rf "$KAFKA_HOME/libs"
+  mkdir -p "$KAFKA_HOME"
+  mvn -B -Dstyle.color=never -f "$INFRA_DIR/kafka/pom.xml" dependency:copy-dependencies \
+    -Dkafka.version="$KAFKA_VERSION" -DincludeScope=runtime -DoutputDirectory="$KAFKA_HOME/libs" \
+    > "$KAFKA_HOME/mvn.log" 2>&1 || { tail -n 30 "$KAFKA_HOME/mvn.log" >&2; die "mvn could not resolve Kafka"; }
+  touch "$KAFKA_HOME/.complete"
+}
+
+# kafka_write_log4j DIR: warnings and the start-up lines (our readiness signal) to DIR/server.log.
+kafka_write_log4j() {
+  local dir=$1
+  mkdir -p "$dir"
+  cat > "$dir/log4j2.properties" <<PROPS
+status = warn
+appender.file.type = File
+appender.file.name = file
+appender.file.fileName = $dir/server.log
+appender.file.layout.type = PatternLayout
+appender.file.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = info
+rootLogger.appenderRef.file.ref = file
+logger.kafka.name = kafka
+logger.kafka.level = warn
+logger.apache.name = org.apache.kafka
+logger.apache.level = warn
+logger.started.name = kafka.server.KafkaRaftServer
+logger.started.level = info
+logger.started2.name = kafka.server.BrokerServer
+logger.started2.level = info
+PROPS
+}
+
+# kafka_java DIR ARGS...: run a Kafka class (a tool) with DIR's logging.
+kafka_java() { local dir=$1; shift; java -cp "$KAFKA_HOME/libs/*" -Dlog4j2.configurationFile="$dir/log4j2.properties" "$@"; }
+
+# kafka_launch DIR HEAP: start the server of DIR/server.properties in a session of its own, in the
+# background; its PID goes to DIR/kafka.pid. Does not wait (see kafka_wait_started).
+kafka_launch() {
+  local dir=$1 heap=$2
+  : > "$dir/server.log"
+  setsid java -Xms"$heap" -Xmx"$heap" -XX:+UseG1GC -XX:MaxGCPauseMillis=20 \
+    -XX:ActiveProcessorCount=2 -Djava.awt.headless=true \
+    -Dlog4j2.configurationFile="$dir/log4j2.properties" \
+    -cp "$KAFKA_HOME/libs/*" kafka.Kafka "$dir/server.properties" \
+    > "$dir/stdout.log" 2>&1 < /dev/null &
+  echo $! > "$dir/kafka.pid"
+}
+
+# kafka_wait_started DIR NAME [SECONDS]: wait until the server of DIR logs that it started (a port
+# alone is not readiness); fail when it exits or does not start in SECONDS (60).
+kafka_wait_started() {
+  local dir=$1 name=$2 seconds=${3:-60}
+  for _ in $(seq 1 $((seconds * 5))); do
+    if grep -q "Kafka Server started" "$dir/server.log" 2>/dev/null; then log "$name started"; return 0; fi
+    pid_alive "$dir/kafka.pid" || { tail -n 40 "$dir/stdout.log" "$dir/server.log" >&2; die "$name exited during start-up"; }
+    sleep 0.2
+  done
+  die "$name did not start within $seconds s (see $dir/server.log)"
+}

@@ -47,21 +47,25 @@ def _containers() -> Iterator[Services]:
         yield Services(kafka.get_bootstrap_server(), url, native=False)
 
 
-def native_script(name: str, action: str) -> None:
-    result = subprocess.run([str(INFRA / name), action], capture_output=True, text=True, timeout=600)
+def native_script(name: str, action: str, *args: str) -> str:
+    """Run `infra/local/<name> <action> <args>`; its standard output."""
+    command = [str(INFRA / name), action, *args]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=600)
     if result.returncode != 0:
-        raise RuntimeError(f"infra/local/{name} {action} failed:\n{result.stdout}\n{result.stderr}")
+        raise RuntimeError(f"infra/local/{name} {action} {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result.stdout
 
 
-def _running(name: str) -> bool:
-    return subprocess.run([str(INFRA / name), "status"], capture_output=True, timeout=60).returncode == 0
+def native_running(name: str, *args: str) -> bool:
+    """Whether `infra/local/<name> status <args>` says it runs."""
+    return subprocess.run([str(INFRA / name), "status", *args], capture_output=True, timeout=60).returncode == 0
 
 
 @contextmanager
 def _native() -> Iterator[Services]:
     with ExitStack() as stack:
         for script in ("postgres.sh", "kafka.sh"):
-            if not _running(script):
+            if not native_running(script):
                 native_script(script, "start")
                 stack.callback(native_script, script, "stop")
         port = os.environ.get("USERQ_PG_PORT", "55432")

@@ -27,7 +27,10 @@ PASSWORD = "a long enough password"  # what `Client` registers with: it passes t
 
 
 class Stack:
-    def __init__(self, services: Services, log_dir: Path, partitions: int = 4) -> None:
+    def __init__(
+        self, services: Services, log_dir: Path, partitions: int = 4, replication_factor: int | None = None
+    ) -> None:
+        """`replication_factor`: of the topics, when given (else the environment's `REPLICATION_FACTOR`, or 1)."""
         self.services = services
         self.log_dir = log_dir
         self.prefix = f"t{uuid.uuid4().hex[:12]}"
@@ -50,6 +53,9 @@ class Stack:
             topic_prefix=self.prefix,
             request_partitions=partitions,
         )
+        if replication_factor is not None:
+            self.env["REPLICATION_FACTOR"] = str(replication_factor)
+            self.settings = self.settings.model_copy(update={"replication_factor": replication_factor})
         migrate(self.database_url)
         ensure_topics(self.settings)
         self.processes: list[Process] = []
