@@ -1,0 +1,193 @@
+"""The phases of a bench run. Each builds its own private userq (`tests.support.stack.Stack`: a database
+and topics of its own, real API and worker processes) and returns its section of the results.
+
+1. `http`: N users x M `demo.echo` submitted at the maximum (no worker yet, so the accept path is alone
+   on the machine), the bare endpoint under the same load, then one worker drains the backlog (worker
+   throughput), the naive worker reads the same topic, then N x M more at a fixed rate with the worker
+   running (accept and end-to-end latency, peak lag); the Kafka and PostgreSQL baselines last.
+2. `sleep`: `demo.sleep {ms}` of 200 users on one partition, drained by one worker, against strictly
+   sequential processing (ms x records).
+3. `memory`: the same number of records of few and of many distinct users (produced directly, rows
+   copied in), one worker each; its peak RSS.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from bench import baselines, checks, load, preload, probes, rows, users
+from bench.plan import Plan
+from producer_api.settings import ApiSettings
+from schemas import records as wire
+from schemas.records import RequestRecord
+from tests.support.services import Services
+from tests.support.stack import Stack
+
+ECHO: dict[str, Any] = {"type": "demo.echo", "payload": {"bench": True}}
+# The per-user submit limits are not what the bench measures: far above any rate it reaches.
+_API_ENV = {"SUBMIT_RATE_PER_S": "1000000", "SUBMIT_BURST": "1000000"}
+
+
+class Progress:
+    """One progress line on standard error, rewritten in place on a terminal, every few seconds elsewhere."""
+
+    def __init__(self) -> None:
+        self._tty = sys.stderr.isatty()
+        self._last = 0.0
+        self._width = 0
+
+    def __call__(self, text: str) -> None:
+        now = time.monotonic()
+        if self._tty:
+            sys.stderr.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+            sys.stderr.flush()
+        elif now - self._last >= 3:
+            sys.stderr.write(text + "\n")
+            self._last = now
+
+    def phase(self, name: str) -> None:
+        if self._tty and self._width:
+            sys.stderr.write("\n")
+        self._width = 0
+        self._last = 0.0
+        sys.stderr.write(f"[bench {datetime.now(UTC):%H:%M:%S}] {name}\n")
+
+
+@dataclass(frozen=True)
+class Context:
+    services: Services
+    plan: Plan
+    log_dir: Path
+    progress: Progress
+
+    def stack(self, name: str, partitions: int) -> Stack:
+        path = self.log_dir / name
+        path.mkdir(parents=True, exist_ok=True)
+        return Stack(self.services, path, partitions=partitions)
+
+
+def http(ctx: Context) -> dict[str, Any]:
+    plan, progress = ctx.plan, ctx.progress
+    out: dict[str, Any] = {}
+    with ctx.stack("http", plan.partitions) as stack:
+        people = users.sign_in(
+            stack.database_url, ApiSettings(env="test"), users.create(stack.database_url, plan.users, "bench")
+        )
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        shot = load.Shot(url, "/v1/requests", people, plan.requests, None, plan.window, ECHO)
+
+        progress.phase(f"accept path at the maximum: {plan.users} users x {plan.per_user}, {plan.window} in flight")
+        most = load.run(shot, plan.load_processes, progress, "accept, maximum")
+        out["accept_max"] = load.summary(most, None, plan.window, plan.load_processes)
+
+        progress.phase("baseline: bare FastAPI endpoint with the same JWT check, then the generator's ceiling")
+        out.update(baselines.bare_api(stack, shot, plan.load_processes, plan.api_workers, progress))
+
+        progress.phase(f"worker throughput: one worker drains {most.accepted} demo.echo")
+        stack.start_worker()
+        with probes.LagSampler(stack) as lag:
+            probes.drain(stack, most.accepted, plan.drain_timeout_s, progress, "worker")
+        out["worker_echo"] = {**rows.throughput(stack), "peak_lag": lag.peak}
+
+        progress.phase(f"baseline: naive worker on the same topic (at most {plan.naive_max_s:g} s)")
+        out["naive_worker"] = baselines.naive_worker(stack, most.accepted, plan.naive_max_s)
+
+        rate = max(1.0, plan.rate_fraction * out["accept_max"]["accepted_per_s"])
+        progress.phase(f"fixed rate: {plan.requests} requests at {rate:.0f}/s, open loop, worker running")
+        with probes.LagSampler(stack) as lag:
+            fixed = load.run(
+                load.Shot(url, "/v1/requests", people, plan.requests, rate, plan.window * 4, ECHO),
+                plan.load_processes,
+                progress,
+                "accept, fixed rate",
+            )
+            probes.drain(stack, most.accepted + fixed.accepted, plan.drain_timeout_s, progress, "worker")
+        out["accept_rate"] = load.summary(fixed, rate, plan.window * 4, plan.load_processes)
+        ids = [a.request_id for answers in fixed.answers.values() for a in answers]
+        out["end_to_end"] = {**rows.end_to_end(stack, ids), "rate_per_s": round(rate, 1), "peak_lag": lag.peak}
+
+        progress.phase("correctness checks")
+        answers = most.answers
+        for user_id, listed in fixed.answers.items():
+            answers.setdefault(user_id, []).extend(listed)
+        out["checks"] = checks.run(stack, answers)
+
+        progress.phase(f"baseline: Kafka perf tools, {plan.kafka_records} records")
+        out["kafka"] = baselines.kafka_perf(stack, stack.log_dir, plan.kafka_records, _record_size())
+        progress.phase(f"baseline: PostgreSQL batch upsert, {plan.pg_rows} rows in batches of {plan.pg_batch}")
+        out["pg_upsert"] = baselines.pg_upsert(stack.database_url, plan.pg_rows, plan.pg_batch)
+    return out
+
+
+def sleep(ctx: Context) -> dict[str, Any]:
+    plan, progress = ctx.plan, ctx.progress
+    count = plan.sleep_users * plan.sleep_per_user
+    body = {"type": "demo.sleep", "payload": {"ms": plan.sleep_ms}}
+    with ctx.stack("sleep", 1) as stack:
+        people = users.sign_in(
+            stack.database_url, ApiSettings(env="test"), users.create(stack.database_url, plan.sleep_users, "sleep")
+        )
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        progress.phase(f"demo.sleep {{ms: {plan.sleep_ms}}}: {plan.sleep_users} users x {plan.sleep_per_user}")
+        loaded = load.run(
+            load.Shot(url, "/v1/requests", people, count, None, plan.window, body),
+            plan.load_processes,
+            progress,
+            "load",
+        )
+        stack.start_worker()
+        with probes.LagSampler(stack) as lag:
+            probes.drain(stack, loaded.accepted, plan.drain_timeout_s, progress, "worker")
+        figures = rows.throughput(stack)
+        sequential = 1000.0 / plan.sleep_ms
+        return {
+            **figures,
+            "users": plan.sleep_users,
+            "partitions": 1,
+            "sleep_ms": plan.sleep_ms,
+            "peak_lag": lag.peak,
+            "sequential_per_s": sequential,
+            "ratio_to_sequential": round(figures["per_s"] / sequential, 2) if figures["per_s"] else None,
+            "checks": checks.run(stack, loaded.answers),
+        }
+
+
+def memory(ctx: Context) -> dict[str, Any]:
+    plan, progress = ctx.plan, ctx.progress
+    out: dict[str, Any] = {"records": plan.memory_records}
+    for name, distinct in (("few", plan.memory_users_few), ("many", plan.memory_users_many)):
+        with ctx.stack(f"memory-{name}", plan.partitions) as stack:
+            progress.phase(f"memory: {plan.memory_records} records of {distinct} distinct users (preload)")
+            ids = users.create(stack.database_url, distinct, "mem")
+            preload.preload(stack.settings, ids, plan.memory_records, "demo.echo", ECHO["payload"])
+            worker = stack.start_worker()
+            probes.drain(stack, plan.memory_records, plan.drain_timeout_s, progress, f"worker, {distinct} users")
+            rss = probes.peak_rss_kib(worker.pid)
+            out[name] = {
+                "users": distinct,
+                "peak_rss_kib": rss,
+                **rows.throughput(stack),
+                "checks": checks.run(stack),
+            }
+    out["rss_ratio"] = round(out["many"]["peak_rss_kib"] / out["few"]["peak_rss_kib"], 3)
+    return out
+
+
+def _record_size() -> int:
+    """Bytes of one of our demo.echo records (value only), for the Kafka perf tools."""
+    record = RequestRecord(
+        request_id=uuid.UUID(int=1),
+        user_id=uuid.UUID(int=2),
+        type=ECHO["type"],
+        payload=ECHO["payload"],
+        accepted_at=datetime.now(UTC),
+        trace_id="0" * 32,
+    )
+    return len(wire.encode(record))

@@ -1,0 +1,75 @@
+"""How big a bench run is: the full default (`make bench`) and `--quick` (a smoke run, a minute or two)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Plan:
+    mode: str
+    users: int  # N: distinct users of the HTTP phases
+    per_user: int  # M: requests of each, in the maximum phase and again in the fixed-rate phase
+    window: int  # requests in flight at most (the maximum phase; a cap in the fixed-rate one)
+    rate_fraction: float  # the fixed rate, as a fraction of the maximum accepted/s just measured
+    partitions: int  # of the main stack's topics
+    api_workers: int  # uvicorn processes of the API, and of the bare endpoint
+    load_processes: int  # load generator processes
+    sleep_users: int  # demo.sleep phase: users, all on one partition
+    sleep_per_user: int
+    sleep_ms: int
+    memory_records: int  # memory phase: the same record count for both runs
+    memory_users_few: int
+    memory_users_many: int
+    kafka_records: int  # Kafka perf tools
+    pg_rows: int  # PostgreSQL batch upsert
+    pg_batch: int
+    naive_max_s: float  # the naive worker stops after this long (or when it has read the whole backlog)
+    drain_timeout_s: float
+
+    @property
+    def requests(self) -> int:
+        return self.users * self.per_user
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(vars(self))
+
+
+FULL = Plan(
+    mode="full",
+    users=100,
+    per_user=100,
+    window=64,
+    rate_fraction=0.5,
+    partitions=4,
+    api_workers=1,
+    load_processes=1,
+    sleep_users=200,
+    sleep_per_user=10,
+    sleep_ms=10,
+    memory_records=200_000,
+    memory_users_few=1_000,
+    memory_users_many=200_000,
+    kafka_records=500_000,
+    pg_rows=200_000,
+    pg_batch=500,
+    naive_max_s=20.0,
+    drain_timeout_s=1800.0,
+)
+
+QUICK = replace(
+    FULL,
+    mode="quick",
+    users=10,
+    per_user=30,
+    window=32,
+    sleep_per_user=1,
+    memory_records=1_000,
+    memory_users_few=100,
+    memory_users_many=1_000,
+    kafka_records=10_000,
+    pg_rows=10_000,
+    naive_max_s=5.0,
+    drain_timeout_s=300.0,
+)

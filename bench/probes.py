@@ -1,0 +1,71 @@
+"""What the bench watches while a phase runs: consumer lag, terminal rows, a worker's peak memory."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+from tests.support.checks import consumer_lag
+from tests.support.stack import TERMINAL, Stack
+
+
+def total_lag(stack: Stack) -> int:
+    """Records of the requests and retry topics the group has not committed yet, all partitions."""
+    return sum(consumer_lag(stack).values())
+
+
+class LagSampler:
+    """Samples the group's total lag in a thread, about every `interval_s`, until stopped; keeps the peak."""
+
+    def __init__(self, stack: Stack, interval_s: float = 0.5) -> None:
+        self.peak = 0
+        self.samples = 0
+        self._stack = stack
+        self._interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+
+    def __enter__(self) -> LagSampler:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self._stop.set()
+        self._thread.join(30)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, total_lag(self._stack))
+            self.samples += 1
+            self._stop.wait(self._interval_s)
+
+
+def terminal_count(stack: Stack) -> int:
+    with stack.db() as conn:
+        row = conn.execute("select count(*) from requests where status = any(%s)", (list(TERMINAL),)).fetchone()
+    assert row is not None
+    return int(row[0])
+
+
+def drain(stack: Stack, expected: int, timeout_s: float, progress: Callable[[str], None], label: str) -> float:
+    """Wait until `expected` requests are terminal, with a progress line; the seconds it took."""
+    start = time.monotonic()
+    done = 0
+    while time.monotonic() - start < timeout_s:
+        done = terminal_count(stack)
+        progress(f"{label}: terminal {done}/{expected}, {time.monotonic() - start:.1f} s")
+        if done >= expected:
+            return time.monotonic() - start
+        time.sleep(0.5)
+    logs = "\n".join(f"--- {p.name}\n{p.tail(15)}" for p in stack.processes)
+    raise RuntimeError(f"{label}: {done} of {expected} terminal after {timeout_s} s\n{logs}")
+
+
+def peak_rss_kib(pid: int) -> int:
+    """VmHWM of a live process: the most resident memory it has had, in KiB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
