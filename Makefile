@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install infra dev stop test lint fmt clean
+.PHONY: install infra dev stop test lint fmt clean bench diagrams
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,12 @@ lint: install  ## ruff and mypy --strict
 test: lint  ## the whole suite on real Kafka and PostgreSQL (started natively when not given)
 	$(PY) -m pytest
 
+bench: install  ## the benchmark (docs/performance.md): starts or uses Kafka and PostgreSQL, prints a table, JSON in bench/results/
+	$(PY) -m bench
+
+diagrams:  ## render docs/diagrams/*.mmd to SVG (mermaid-cli from npm, Debian's Chromium; installed when missing)
+	docs/diagrams/render.sh
+
 fmt: install
 	$(VENV)/bin/ruff format .
 	$(VENV)/bin/ruff check --fix .
@@ -40,3 +46,5 @@ fmt: install
 clean:  ## delete local Kafka and PostgreSQL data
 	infra/local/kafka.sh reset
 	infra/local/postgres.sh reset
+	infra/local/kafka-cluster.sh reset
+	infra/local/prometheus.sh reset

@@ -16,7 +16,8 @@ stop_services() {
   for file in "$run"/*.pid; do
     [ -e "$file" ] && stop_pid "$file" "$(basename "$file" .pid)"
   done
-  "$here/kafka.sh" stop
+  "$here/prometheus.sh" stop
+  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || "$here/kafka.sh" stop
   "$here/postgres.sh" stop
 }
 
@@ -33,7 +34,7 @@ on_interrupt() {
 up() {
   mkdir -p "$run"
   "$here/postgres.sh" start
-  "$here/kafka.sh" start
+  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || "$here/kafka.sh" start  # else: yours, e.g. kafka-cluster.sh
   "$py" -m userq setup
   export LOG_FORMAT="${LOG_FORMAT:-console}" PORT="$port"
   setsid "$py" -m producer_api & echo $! > "$run/api.pid"
@@ -41,13 +42,15 @@ up() {
     WORKER_ID="worker-$i" METRICS_PORT=$((9100 + i)) setsid "$py" -m stream_worker & echo $! > "$run/worker-$i.pid"
   done
   trap on_interrupt INT TERM
+  WORKERS="$workers" "$here/prometheus.sh" start || log "Prometheus did not start (monitoring is optional here)"
   for _ in $(seq 1 100); do curl -fs "http://127.0.0.1:$port/readyz" >/dev/null 2>&1 && break; sleep 0.2; done
   cat <<MSG
 
   userq is running
     API            http://127.0.0.1:$port   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
     workers        $workers processes in consumer group userq-workers (metrics: 127.0.0.1:9101..)
-    Kafka          127.0.0.1:$KAFKA_PORT    (data in $KAFKA_STATE)
+    Kafka          ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}
+    Prometheus     http://127.0.0.1:${USERQ_PROM_PORT:-9090}   (alert rules loaded; Grafana and Kafka UI: docker compose up)
     PostgreSQL     postgresql://userq:userq@127.0.0.1:$PG_PORT/userq
   Ctrl-C (or 'make stop') stops everything.
 
