@@ -15,6 +15,7 @@ import uvicorn
 from fastapi import Depends, FastAPI, HTTPException
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
+from producer_api.__main__ import uvicorn_options
 from producer_api.models import NewRequest
 from producer_api.security import InvalidToken, decode
 from producer_api.settings import ApiSettings
@@ -51,13 +52,7 @@ def create_app() -> FastAPI:
 
 def main() -> int:
     settings = ApiSettings()
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "access_log": False,
-        "log_config": None,
-        "proxy_headers": False,
-    }
+    options = uvicorn_options(settings)
     if settings.api_workers == 1:
         uvicorn.run(create_app(), **options)
     else:

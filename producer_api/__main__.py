@@ -41,13 +41,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.command == "create-admin":
         return _create_admin(settings, args.username)
     configure_logging(settings.log_level, settings.log_format, service="producer_api")
-    options: dict[str, Any] = {
-        "host": settings.host,
-        "port": settings.port,
-        "access_log": False,
-        "log_config": None,
-        "proxy_headers": False,
-    }
+    options = uvicorn_options(settings)
     if settings.api_workers == 1:
         _clear_metrics_of_earlier_runs()
         uvicorn.run(create_app(settings), **options)
@@ -55,6 +49,17 @@ def main(argv: list[str] | None = None) -> int:
     with _metrics_dir():  # the worker processes inherit it, and import the client after it is set
         uvicorn.run("producer_api.__main__:worker_app", factory=True, workers=settings.api_workers, **options)
     return 0
+
+
+def uvicorn_options(settings: ApiSettings) -> dict[str, Any]:
+    """How the API is served: no access log (the metrics count requests), no proxy headers trusted."""
+    return {
+        "host": settings.host,
+        "port": settings.port,
+        "access_log": False,
+        "log_config": None,
+        "proxy_headers": False,
+    }
 
 
 def worker_app() -> FastAPI:

@@ -382,15 +382,8 @@ class Client:
 
     def list_requests(self, status: str | None = None, page_size: int = 100) -> Iterator[RequestView]:
         """The caller's requests in queue order, page after page, as long as the caller reads."""
-        params: dict[str, str | int] = {"limit": page_size}
-        if status is not None:
-            params["status"] = status
-        while True:
-            page = self._call("GET", "/v1/requests", params=params).json()
-            yield from cast(list[RequestView], page["requests"])
-            if page["next_cursor"] is None:
-                return
-            params["cursor"] = page["next_cursor"]
+        pages = self._pages("/v1/requests", "requests", {"limit": page_size, "status": status})
+        return cast(Iterator[RequestView], pages)
 
     # -- the caller's queue
 
@@ -460,14 +453,17 @@ class Client:
     def dead_letters(
         self, user_id: str | None = None, type_: str | None = None, page_size: int = 100
     ) -> Iterator[DeadLetterView]:
-        params: dict[str, str | int] = {"limit": page_size}
-        if user_id is not None:
-            params["user_id"] = user_id
-        if type_ is not None:
-            params["type"] = type_
+        pages = self._pages(
+            "/v1/admin/dead-letters", "dead_letters", {"limit": page_size, "user_id": user_id, "type": type_}
+        )
+        return cast(Iterator[DeadLetterView], pages)
+
+    def _pages(self, path: str, field: str, query: dict[str, str | int | None]) -> Iterator[Any]:
+        """The items of every page of a cursor-paginated list, fetched as the caller reads."""
+        params = {name: value for name, value in query.items() if value is not None}
         while True:
-            page = self._call("GET", "/v1/admin/dead-letters", params=params).json()
-            yield from cast(list[DeadLetterView], page["dead_letters"])
+            page = self._call("GET", path, params=params).json()
+            yield from page[field]
             if page["next_cursor"] is None:
                 return
             params["cursor"] = page["next_cursor"]
