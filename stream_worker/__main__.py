@@ -39,6 +39,7 @@ def main() -> int:
             dead_letters=settings.dlq_topic,
         ),
         actor=settings.worker_id,
+        concurrency=settings.max_concurrency_per_worker,
     )
     worker = Worker(settings, processor)
     metrics.serve(settings, registry.names())

@@ -12,6 +12,9 @@ due. For each user, under the lock of the user's queue row:
 - a dead letter under the 'halt' policy keeps the user held until an operator acts;
 - a paused queue starts nothing (new requests park, a due retry waits); its resume wakes it up.
 
+When the batch holds requests of a concurrent type (handlers that wait on I/O), distinct users run side
+by side in lanes, each user's records in order, sharing the connection (`stream_worker.lanes`).
+
 Every state change goes into the request log (`request_events`), numbered per user at the end.
 
 The caller commits offsets only after `process` returned (the transaction committed) and the outgoing
@@ -35,7 +38,16 @@ from schemas import records as wire
 from schemas.lifecycle import Status, transition
 from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
 from stream_worker import outbox, store
-from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, UnknownType, describe
+from stream_worker.handlers.registry import (
+    NO_DATABASE,
+    Context,
+    DeadLetterPolicy,
+    Registry,
+    RequestType,
+    UnknownType,
+    describe,
+)
+from stream_worker.lanes import Lanes
 from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
@@ -92,11 +104,14 @@ class Processed:
 
 
 class Processor:
-    def __init__(self, registry: Registry, policies: Policies, topics: Topics, actor: str) -> None:
+    def __init__(
+        self, registry: Registry, policies: Policies, topics: Topics, actor: str, concurrency: int = 1
+    ) -> None:
         self._registry = registry
         self.policies = policies
         self.topics = topics
         self.actor = actor  # who made the transitions, in the request log: the worker's id
+        self.lanes = Lanes(concurrency)  # distinct users' concurrent handlers side by side
 
     def process(self, conn: store.Conn, batch: list[Inbound], epochs: dict[TopicPartitionKey, int]) -> Processed:
         """Record the outcome of every record in `batch`, in order; return what to publish and defer."""
@@ -110,13 +125,20 @@ class Processor:
             queues = store.lock_queues(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
             unit = _Transaction(self, conn, queues, store.lock_requests(conn, [r.request_id for r in records]))
-            for item in batch:
-                unit.handle(item)
+            self.lanes.run(batch, _user_of, unit.handle, side_by_side=self._waits(batch))
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
             unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
             store.record_events(conn, unit.events, self.actor)
         return unit.processed
+
+    def _waits(self, batch: list[Inbound]) -> bool:
+        """Whether any record of the batch is of a concurrent type (worth running users side by side)."""
+        for item in batch:
+            request_type = self.request_type(item.record.type) if item.record else None
+            if request_type is not None and request_type.concurrent:
+                return True
+        return False
 
     def type_label(self, name: str) -> str:
         """`name` when it is a registered type; a bounded label for anything a raw record may carry."""
@@ -350,7 +372,7 @@ class _Transaction:
                 self.drain(user_id)
 
     def attempt(self, row: store.RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
-        """Run the handler once, in a savepoint so that a failed attempt leaves no effect behind."""
+        """Run the handler once; what became of it."""
         if request_type is None:
             return DeadLetter("invalid", {"kind": "invalid", "message": f"unknown type {row.type!r}"})
         try:
@@ -360,9 +382,14 @@ class _Transaction:
         policy = self.p.policies.retry
         if request_type.max_attempts is not None:
             policy = RetryPolicy(request_type.max_attempts, policy.base_delay, policy.max_delay)
+        # a concurrent handler lets other users' lanes use the connection while it waits; any other runs in
+        # a savepoint, so that a failed attempt leaves no effect behind
+        concurrent = request_type.concurrent
+        context = Context(row.request_id, row.user_id, attempt, NO_DATABASE if concurrent else self.conn)
+        scope = self.p.lanes.waiting() if concurrent else self.conn.transaction()
         try:
-            with self.conn.transaction(), HANDLER_SECONDS.labels(row.type).time():
-                result = request_type.run(Context(row.request_id, row.user_id, attempt, self.conn), payload)
+            with scope, HANDLER_SECONDS.labels(row.type).time():
+                result = request_type.run(context, payload)
                 if not isinstance(result, dict):
                     raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
                 orjson.dumps(result)
@@ -413,6 +440,11 @@ class _Transaction:
 
     def emit(self, out: Outgoing) -> None:
         self.processed.outgoing.append(out)
+
+
+def _user_of(item: Inbound) -> UUID | None:
+    """The lane of a record: its user's (unreadable records share a lane of their own)."""
+    return item.record.user_id if item.record else None
 
 
 def _skipped(row: store.RequestRow, item: Inbound) -> None:

@@ -17,6 +17,12 @@ class WorkerSettings(CommonSettings):
         description="Name of this worker in logs and Kafka's client.id.",
     )
     batch_max_records: int = Field(500, ge=1, le=10_000, description="Records read per batch at most.")
+    max_concurrency_per_worker: int = Field(
+        32,
+        ge=1,
+        le=256,
+        description="Users of one batch whose concurrent handlers (I/O) wait side by side, at most; 1: one at a time.",
+    )
     poll_timeout_s: float = Field(0.5, gt=0, le=10, description="How long one poll waits for records.")
     max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a request is dead-lettered.")
     retry_base_delay_s: float = Field(0.2, gt=0, description="Backoff of the first retry (doubles).")

@@ -43,7 +43,7 @@ def echo(ctx: Context, payload: AnyObject) -> JSONObject:
     return payload.root
 
 
-@handler("demo.sleep", Sleep)
+@handler("demo.sleep", Sleep, concurrent=True)  # waits like a call to another service would
 def sleep(ctx: Context, payload: Sleep) -> JSONObject:
     time.sleep(payload.ms / 1000)
     return {"slept_ms": payload.ms}

@@ -11,7 +11,10 @@
         return {"hello": payload.name}
 
 A handler runs inside the PostgreSQL transaction that records the request's outcome: whatever it writes
-through `ctx.db` commits together with the request's terminal state, exactly once. It returns a JSON
+through `ctx.db` commits together with the request's terminal state, exactly once. A handler that only
+waits on I/O (calls another service) and writes nothing through `ctx.db` may be registered with
+`concurrent=True`: then the requests of distinct users in one batch wait side by side (up to
+`MAX_CONCURRENCY_PER_WORKER`), each user's still one at a time, and its `ctx.db` refuses to be used. It returns a JSON
 object (the result), raises `TransientError` (retried later) or raises anything else (dead-lettered).
 The API accepts only registered types and validates payloads with the same model; list your module in
 the `HANDLER_MODULES` setting so that both the API and the workers import it.
@@ -22,7 +25,7 @@ from __future__ import annotations
 import importlib
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import Any, Generic, Literal, TypeVar, cast
 from uuid import UUID
 
 import psycopg
@@ -41,6 +44,16 @@ class Context:
     db: psycopg.Connection[Any]
 
 
+class _NoDatabase:
+    """`ctx.db` of a concurrent handler: other users' requests use the connection while it runs."""
+
+    def __getattr__(self, name: str) -> Any:
+        raise RuntimeError("a handler registered with concurrent=True has no ctx.db; register it without to write")
+
+
+NO_DATABASE = cast(psycopg.Connection[Any], _NoDatabase())
+
+
 @dataclass(frozen=True)
 class RequestType(Generic[P]):
     name: str
@@ -48,6 +61,7 @@ class RequestType(Generic[P]):
     run: Callable[[Context, P], JSONObject]
     max_attempts: int | None = None  # None: the worker's MAX_ATTEMPTS
     dead_letter_policy: DeadLetterPolicy | None = None  # None: the worker's DEAD_LETTER_POLICY
+    concurrent: bool = False  # waits on I/O, never uses ctx.db: distinct users' requests run side by side
 
     def parse(self, payload: JSONObject) -> P:
         return self.payload_model.model_validate(payload)
@@ -72,12 +86,14 @@ class Registry:
         *,
         max_attempts: int | None = None,
         dead_letter_policy: DeadLetterPolicy | None = None,
+        concurrent: bool = False,
     ) -> Callable[[Callable[[Context, P], JSONObject]], Callable[[Context, P], JSONObject]]:
         """Register `fn` for requests of type `name`, whose payload `payload` validates.
 
         `max_attempts` and `dead_letter_policy` override the worker's settings for this type:
         'continue' lets the user's queue move on after a dead letter, 'halt' holds the user's later
-        requests until an operator redrives or discards it.
+        requests until an operator redrives or discards it. `concurrent=True`: the handler only waits
+        (I/O) and never uses `ctx.db`, so distinct users' requests of a batch may run side by side.
         """
         if max_attempts is not None and max_attempts < 1:
             raise ValueError("max_attempts must be at least 1")
@@ -85,7 +101,7 @@ class Registry:
         def register(fn: Callable[[Context, P], JSONObject]) -> Callable[[Context, P], JSONObject]:
             if name in self._types:
                 raise ValueError(f"request type {name!r} is registered twice")
-            self._types[name] = RequestType(name, payload, fn, max_attempts, dead_letter_policy)
+            self._types[name] = RequestType(name, payload, fn, max_attempts, dead_letter_policy, concurrent)
             return fn
 
         return register
