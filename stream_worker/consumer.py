@@ -93,6 +93,7 @@ class Worker:
             self._consumer.close()  # leaves the group: partitions move at once, not after a timeout
             self._producer.flush(self._settings.delivery_timeout_s)
             self._drop_connection()
+            self._processor.close()
             log.info("worker stopped")
 
     def _poll(self) -> list[Message]:

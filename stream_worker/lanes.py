@@ -17,12 +17,14 @@ from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 from typing import TypeVar
 
+import structlog
+
 T = TypeVar("T")
+log = structlog.get_logger(__name__)
 
 
 class Lanes:
     def __init__(self, width: int) -> None:
-        self.width = width
         self._pool = ThreadPoolExecutor(width, thread_name_prefix="lane") if width > 1 else None
         self._baton = threading.Lock()
         self._local = threading.local()
@@ -40,24 +42,38 @@ class Lanes:
             for item in items:
                 step(item)
             return
-        failures: list[BaseException] = []
+        failures: list[BaseException] = []  # in the order they happened (each under the baton)
+        stopping = threading.Event()
 
         def run_lane(lane: Sequence[T]) -> None:
             with self._baton:
                 self._local.in_lane = True
                 try:
                     for item in lane:
-                        if failures:
+                        if stopping.is_set():
                             return
                         step(item)
-                except BaseException as exc:  # the first one, in the order they happened (under the baton)
+                except BaseException as exc:
                     failures.append(exc)
+                    stopping.set()
                 finally:
                     self._local.in_lane = False
 
-        wait([self._pool.submit(contextvars.copy_context().run, run_lane, lane) for lane in lanes.values()])
+        futures = [self._pool.submit(contextvars.copy_context().run, run_lane, lane) for lane in lanes.values()]
+        try:
+            wait(futures)
+        except BaseException:  # the caller's transaction must not end while a lane still uses it
+            stopping.set()
+            wait(futures)
+            raise
         if failures:
+            for later in failures[1:]:
+                log.warning("another lane of the failed batch failed too", error=repr(later))
             raise failures[0]
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
 
     @contextmanager
     def waiting(self) -> Iterator[None]:

@@ -125,20 +125,23 @@ class Processor:
             queues = store.lock_queues(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
             unit = _Transaction(self, conn, queues, store.lock_requests(conn, [r.request_id for r in records]))
-            self.lanes.run(batch, _user_of, unit.handle, side_by_side=self._waits(batch))
+            self.lanes.run(batch, _user_of, unit.handle, side_by_side=self._has_concurrent_type(batch))
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
             unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
             store.record_events(conn, unit.events, self.actor)
         return unit.processed
 
-    def _waits(self, batch: list[Inbound]) -> bool:
+    def _has_concurrent_type(self, batch: list[Inbound]) -> bool:
         """Whether any record of the batch is of a concurrent type (worth running users side by side)."""
         for item in batch:
             request_type = self.request_type(item.record.type) if item.record else None
             if request_type is not None and request_type.concurrent:
                 return True
         return False
+
+    def close(self) -> None:
+        self.lanes.close()
 
     def type_label(self, name: str) -> str:
         """`name` when it is a registered type; a bounded label for anything a raw record may carry."""
@@ -393,9 +396,9 @@ class _Transaction:
                 if not isinstance(result, dict):
                     raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
                 orjson.dumps(result)
-        except INFRASTRUCTURE_ERRORS:
-            raise
         except Exception as exc:  # a handler's failure, whatever it is, is an outcome
+            if isinstance(exc, INFRASTRUCTURE_ERRORS) and not concurrent:
+                raise  # our own connection failed (a concurrent handler has none): the batch runs again
             return decide(exc, attempt - row.attempts_before_redrive, policy)
         return Succeeded(result)
 

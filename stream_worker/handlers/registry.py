@@ -31,6 +31,8 @@ from uuid import UUID
 import psycopg
 from pydantic import BaseModel, ValidationError
 
+from stream_worker.errors import NoDatabase
+
 JSONObject = dict[str, Any]
 P = TypeVar("P", bound=BaseModel)
 DeadLetterPolicy = Literal["continue", "halt"]
@@ -45,10 +47,11 @@ class Context:
 
 
 class _NoDatabase:
-    """`ctx.db` of a concurrent handler: other users' requests use the connection while it runs."""
+    """`ctx.db` of a concurrent handler: other users' requests use the connection while it runs, so any
+    use of it is refused (and dead-letters the request, with this error recorded)."""
 
     def __getattr__(self, name: str) -> Any:
-        raise RuntimeError("a handler registered with concurrent=True has no ctx.db; register it without to write")
+        raise NoDatabase(f"ctx.db.{name}: a handler registered with concurrent=True has no database connection")
 
 
 NO_DATABASE = cast(psycopg.Connection[Any], _NoDatabase())
