@@ -50,6 +50,7 @@ class Shot:
     body: dict[str, Any]
     collect_ids: bool = True  # read `request_id` from each 202 (the API); the bare endpoint has none
     timeout_s: float = 30.0
+    phase_s: float = 0.0  # this shard's first arrival after the start (shards interleave their arrivals)
 
 
 @dataclass(frozen=True)
@@ -170,6 +171,7 @@ def _shard(shot: Shot, k: int, n: int) -> Shot:
         body=shot.body,
         collect_ids=shot.collect_ids,
         timeout_s=shot.timeout_s,
+        phase_s=0.0 if shot.rate is None else k / shot.rate,  # arrival k + n*j of the whole is at (k + n*j)/rate
     )
 
 
@@ -221,7 +223,7 @@ async def _generate(shot: Shot, counters: SynchronizedArray[int], base: int) -> 
         start = time.monotonic()
         for i in range(shot.count):
             if shot.rate is not None:
-                due = start + i / shot.rate
+                due = start + shot.phase_s + i / shot.rate
                 delay = due - time.monotonic()
                 if delay > 0:
                     await asyncio.sleep(delay)
