@@ -262,6 +262,9 @@ class _Transaction:
         self.rows = rows
         self.processed = Processed()
         self.events: list[Event] = []  # the request log of this transaction, in order
+        # users known to have no parked request (their queue rows are locked: nothing else parks one now),
+        # so that the common case asks PostgreSQL once per user and batch, not twice per request
+        self.none_parked: set[UUID] = set()
 
     def handle(self, item: Inbound) -> None:
         if item.record is None:
@@ -300,9 +303,10 @@ class _Transaction:
         elif row.parked:
             if not self.blocked(row.user_id):
                 self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
-        elif self.blocked(row.user_id) or store.has_parked(self.conn, row.user_id):
+        elif self.blocked(row.user_id) or self.has_parked(row.user_id):
             store.park(self.conn, row.request_id)
             row.parked = True
+            self.none_parked.discard(row.user_id)
             self.count(row, "parked")
             queue = self.queues[row.user_id]
             log.info("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
@@ -405,10 +409,11 @@ class _Transaction:
     def drain(self, user_id: UUID) -> None:
         """Run the user's parked requests in order, until one holds the user again or the limit is hit."""
         for _ in range(self.p.policies.drain_limit):
-            if self.blocked(user_id):
+            if self.blocked(user_id) or user_id in self.none_parked:
                 return
             row = store.next_parked(self.conn, user_id)
             if row is None:
+                self.none_parked.add(user_id)
                 return
             self.rows[row.request_id] = row
             with structlog.contextvars.bound_contextvars(
@@ -419,6 +424,8 @@ class _Transaction:
                 offset=row.sequence,
             ):
                 self.execute(row)
+        if user_id in self.none_parked:
+            return
         row = store.next_parked(self.conn, user_id)
         if row is not None and not self.blocked(user_id):
             self.emit(self.p.wakeup(row))  # the rest in a later transaction, still before anything newer
@@ -434,7 +441,17 @@ class _Transaction:
         store.hold(self.conn, user_id, request_id, reason)
         self.queues[user_id] = store.Queue(user_id, request_id, reason, self.queues[user_id].paused)
 
+    def has_parked(self, user_id: UUID) -> bool:
+        if user_id in self.none_parked:
+            return False
+        if store.has_parked(self.conn, user_id):
+            return True
+        self.none_parked.add(user_id)
+        return False
+
     def release(self, user_id: UUID, request_id: UUID) -> None:
+        if self.queues[user_id].held_by != request_id:
+            return  # not what holds the user (the queue row is locked: our copy is the truth)
         if store.release(self.conn, user_id, request_id):
             self.queues[user_id] = store.Queue(user_id, None, None, self.queues[user_id].paused)
 
