@@ -11,13 +11,15 @@ run="$root/.run"
 py="$root/.venv/bin/python"
 port="${PORT:-3000}"
 workers="${WORKERS:-2}"
+# A Kafka of yours (KAFKA_BOOTSTRAP_SERVERS, e.g. kafka-cluster.sh bootstrap) is neither started nor stopped here.
+external_kafka="${KAFKA_BOOTSTRAP_SERVERS:-}"
 
 stop_services() {
   for file in "$run"/*.pid; do
     [ -e "$file" ] && stop_pid "$file" "$(basename "$file" .pid)"
   done
   "$here/prometheus.sh" stop
-  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || "$here/kafka.sh" stop
+  [ -n "$external_kafka" ] || "$here/kafka.sh" stop
   "$here/postgres.sh" stop
 }
 
@@ -34,7 +36,10 @@ on_interrupt() {
 up() {
   mkdir -p "$run"
   "$here/postgres.sh" start
-  [ -n "${KAFKA_BOOTSTRAP_SERVERS:-}" ] || "$here/kafka.sh" start  # else: yours, e.g. kafka-cluster.sh
+  [ -n "$external_kafka" ] || "$here/kafka.sh" start
+  # the services find what was started here, also on ports moved with USERQ_KAFKA_PORT / USERQ_PG_PORT
+  export KAFKA_BOOTSTRAP_SERVERS="${external_kafka:-127.0.0.1:$KAFKA_PORT}"
+  export DATABASE_URL="${DATABASE_URL:-postgresql://userq:userq@127.0.0.1:$PG_PORT/userq}"
   "$py" -m userq setup
   export LOG_FORMAT="${LOG_FORMAT:-console}" PORT="$port"
   setsid "$py" -m producer_api & echo $! > "$run/api.pid"
@@ -49,9 +54,9 @@ up() {
   userq is running
     API            http://127.0.0.1:$port   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
     workers        $workers processes in consumer group userq-workers (metrics: 127.0.0.1:9101..)
-    Kafka          ${KAFKA_BOOTSTRAP_SERVERS:-127.0.0.1:$KAFKA_PORT}
+    Kafka          $KAFKA_BOOTSTRAP_SERVERS
     Prometheus     http://127.0.0.1:${USERQ_PROM_PORT:-9090}   (alert rules loaded; Grafana and Kafka UI: docker compose up)
-    PostgreSQL     postgresql://userq:userq@127.0.0.1:$PG_PORT/userq
+    PostgreSQL     $DATABASE_URL
   Ctrl-C (or 'make stop') stops everything.
 
 MSG
