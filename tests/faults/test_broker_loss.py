@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
 from tests.support.load import Load
@@ -68,10 +69,19 @@ def _partitions(stack: Stack) -> dict[tuple[str, int], tuple[int, list[int], lis
 
 
 def _min_insync(stack: Stack) -> set[str]:
+    """`min.insync.replicas` of the topics; asked again while the broker asked has not yet learnt of
+    topics just created (another broker's metadata may already list them)."""
     resources = [ConfigResource(ResourceType.TOPIC, topic) for topic in _topics(stack)]
     admin = _admin(stack)  # held until the futures resolve: a collected client cancels them
-    futures = admin.describe_configs(resources).values()
-    return {future.result()["min.insync.replicas"].value for future in futures}
+    deadline = time.monotonic() + 30
+    while True:
+        futures = admin.describe_configs(resources).values()
+        try:
+            return {future.result()["min.insync.replicas"].value for future in futures}
+        except KafkaException as exc:
+            if exc.args[0].code() != KafkaError.UNKNOWN_TOPIC_OR_PART or time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
 
 
 def test_broker_killed_under_load(cluster_stack: Stack) -> None:
