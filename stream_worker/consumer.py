@@ -22,6 +22,7 @@ import threading
 import time
 from typing import Any
 
+import orjson
 import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
@@ -68,6 +69,8 @@ class Worker:
                 "session.timeout.ms": settings.session_timeout_ms,
                 "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
+                "statistics.interval.ms": int(settings.lag_interval_s * 1000),
+                "stats_cb": self._on_stats,
             }
         )
         self._producer = Producer(producer_config(settings, f"{settings.worker_id}-out"))
@@ -170,7 +173,6 @@ class Worker:
         if now < self._next_sweep:
             return
         self._next_sweep = now + self._settings.outbox_sweep_interval_s
-        self._measure_lag()
         try:
             conn = self._connection()
             with conn.transaction():  # the users' queue locks are held until the rows are delivered
@@ -185,14 +187,16 @@ class Worker:
             log.warning("outbox sweep failed; will try again", error=str(exc))
             self._drop_connection()
 
-    def _measure_lag(self) -> None:
-        """Consumer lag per assigned partition: the high watermark minus the group's committed offset."""
-        try:
-            for tp in self._consumer.committed(self._consumer.assignment(), timeout=2):
-                _low, high = self._consumer.get_watermark_offsets(tp, timeout=2)
-                metrics.LAG.labels(tp.topic, str(tp.partition)).set(max(0, high - max(tp.offset, 0)))
-        except KafkaException as exc:
-            log.info("consumer lag not measured", error=str(exc))
+    def _on_stats(self, report: str) -> None:
+        """librdkafka's statistics (every LAG_INTERVAL_S, inside a poll): the consumer lag of each partition
+        we own, the high watermark minus the group's committed offset. Asking the brokers for it would
+        wait behind our own fetches, on the consumer's thread."""
+        assigned = self._assigned()
+        for topic, stats in orjson.loads(report).get("topics", {}).items():
+            for partition, figures in stats.get("partitions", {}).items():
+                lag = _lag(figures)
+                if lag is not None and (topic, int(partition)) in assigned:
+                    metrics.LAG.labels(topic, partition).set(lag)
 
     def _again(self, batch: list[Inbound]) -> None:
         """Run the batch again after the pause: records of the retry topic (wake-ups, and unreadable ones)
@@ -358,3 +362,12 @@ class Worker:
         for topic, partition in partitions:
             with contextlib.suppress(KeyError):
                 metrics.LAG.remove(topic, str(partition))
+
+
+def _lag(figures: dict[str, int]) -> int | None:
+    """A partition's lag in librdkafka's statistics; from the log's start when the group never committed
+    (it starts there: `auto.offset.reset` is earliest). None while the watermarks are not known yet."""
+    if figures.get("consumer_lag", -1) >= 0:
+        return figures["consumer_lag"]
+    high, low = figures.get("hi_offset", -1), figures.get("lo_offset", -1)
+    return high - max(low, 0) if high >= 0 else None

@@ -24,9 +24,11 @@ only announced again; a stale wake-up finds nothing to do.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from contextlib import ExitStack
+from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import orjson
@@ -52,6 +54,7 @@ from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
+from stream_worker.rows import Clock, HoldReason, Queue, RequestRow, finished, retrying
 from userq.events import Event
 
 log = structlog.get_logger(__name__)
@@ -124,12 +127,15 @@ class Processor:
             records = [item.record for item in batch if item.record is not None]
             queues = store.lock_queues(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
-            unit = _Transaction(self, conn, queues, store.lock_requests(conn, [r.request_id for r in records]))
+            rows = store.lock_requests(conn, [r.request_id for r in records])
+            unit = _Transaction(self, conn, queues, rows, Clock(store.now(conn)))
             self.lanes.run(batch, _user_of, unit.handle, side_by_side=self._has_concurrent_type(batch))
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
-            unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
-            store.record_events(conn, unit.events, self.actor)
+            with conn.pipeline():  # the batch's writes in one round trip
+                unit.write()
+                unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
+                store.record_events(conn, unit.events, self.actor)
         return unit.processed
 
     def _has_concurrent_type(self, batch: list[Inbound]) -> bool:
@@ -153,7 +159,7 @@ class Processor:
         except UnknownType:
             return None
 
-    def announcements(self, row: store.RequestRow) -> list[Outgoing]:
+    def announcements(self, row: RequestRow) -> list[Outgoing]:
         """The result event of a terminal request, and its dead letter when it has one."""
         assert row.processed_seq is not None
         assert row.completed_at is not None
@@ -187,7 +193,7 @@ class Processor:
             )
         return out
 
-    def wakeup(self, row: store.RequestRow) -> Outgoing:
+    def wakeup(self, row: RequestRow) -> Outgoing:
         """A wake-up on the retry topic for `row`: its retry when due, or the drain of a parked request."""
         due = row.next_attempt_at or row.accepted_at
         record = RetryRecord.wakeup(row.as_record(), row.attempts, due, row.first_failed_at, row.error)
@@ -247,24 +253,31 @@ class Processor:
 
 
 class _Transaction:
-    """The decisions of one batch transaction, with the queue and request rows it has locked."""
+    """The decisions of one batch transaction, on the queue and request rows it has locked.
+
+    Decisions are made on our copies of the rows (locked: nothing else changes them now) and written back
+    together (`write`): before anything reads them from PostgreSQL again (parked requests, a handler's
+    `ctx.db`), and at the end. So a batch of requests that simply succeed costs a handful of statements,
+    whatever its size.
+    """
 
     def __init__(
         self,
         processor: Processor,
         conn: store.Conn,
-        queues: dict[UUID, store.Queue],
-        rows: dict[UUID, store.RequestRow],
+        queues: dict[UUID, Queue],
+        rows: dict[UUID, RequestRow],
+        clock: Clock,
     ) -> None:
         self.p = processor
         self.conn = conn
         self.queues = queues
         self.rows = rows
+        self.clock = clock
         self.processed = Processed()
         self.events: list[Event] = []  # the request log of this transaction, in order
-        # users known to have no parked request (their queue rows are locked: nothing else parks one now),
-        # so that the common case asks PostgreSQL once per user and batch, not twice per request
-        self.none_parked: set[UUID] = set()
+        self.changed: dict[UUID, RequestRow] = {}  # rows not written yet
+        self.changed_queues: dict[UUID, Queue] = {}
 
     def handle(self, item: Inbound) -> None:
         if item.record is None:
@@ -295,60 +308,89 @@ class _Transaction:
             else:
                 self.wake(row, item)
 
-    def arrive(self, row: store.RequestRow, item: Inbound) -> None:
+    def arrive(self, row: RequestRow, item: Inbound) -> None:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
+        queue = self.queues[row.user_id]
         if row.status.terminal or row.status is Status.RETRYING:
             # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
             _skipped(row, item)
         elif row.parked:
-            if not self.blocked(row.user_id):
-                self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
-        elif self.blocked(row.user_id) or self.has_parked(row.user_id):
-            store.park(self.conn, row.request_id)
-            row.parked = True
-            self.none_parked.discard(row.user_id)
+            self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
+        elif queue.blocked or queue.has_parked:
+            self.save(replace(row, parked=True))
+            queue.has_parked = True
             self.count(row, "parked")
-            queue = self.queues[row.user_id]
             log.info("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
         else:
-            self.execute(row)
+            self.run(row)
 
-    def wake(self, row: store.RequestRow, item: Inbound) -> None:
+    def wake(self, row: RequestRow, item: Inbound) -> None:
         """A wake-up from the retry topic: run the retry when due, or resume the user's parked requests."""
-        now = store.now(self.conn)
         if row.status is Status.RETRYING:
             assert row.next_attempt_at is not None
-            if row.next_attempt_at > now:
+            if row.next_attempt_at > self.clock.now():
                 self.processed.deferred.append((item, row.next_attempt_at))
             elif self.queues[row.user_id].paused:
                 log.info("queue paused; the retry waits for its resume")
             else:
-                self.execute(row)
+                self.run(row)
         else:
             if row.status.terminal:
                 _skipped(row, item)
-            if not self.blocked(row.user_id):
-                self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
+            self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
 
-    def execute(self, row: store.RequestRow) -> None:
-        """One attempt of `row`, its outcome recorded; then the user's parked requests if it freed them."""
+    def run(self, row: RequestRow) -> None:
+        """One attempt of `row`; then the user's parked requests, if that freed them."""
+        self.execute(row)
+        self.drain(row.user_id)
+
+    def drain(self, user_id: UUID) -> None:
+        """Run the user's parked requests in order, until one holds the user again or the limit is hit;
+        the rest get a wake-up (they run in a later transaction, still before anything newer)."""
+        queue = self.queues[user_id]
+        if queue.blocked or not queue.has_parked:
+            return
+        limit = self.p.policies.drain_limit
+        self.write()  # the parked requests are read from PostgreSQL: it must know ours
+        waiting = store.parked(self.conn, user_id, limit + 1)
+        for row in waiting[:limit]:
+            if queue.blocked:
+                return
+            self.rows[row.request_id] = row
+            with structlog.contextvars.bound_contextvars(
+                request_id=str(row.request_id),
+                trace_id=row.trace_id,
+                topic=self.p.topics.requests,
+                partition=row.kafka_partition,
+                offset=row.sequence,
+            ):
+                self.execute(row)
+            queue = self.queues[user_id]
+        if len(waiting) <= limit:
+            queue.has_parked = False  # all ran (the last may hold the user, but is not parked)
+        elif not queue.blocked:
+            self.emit(self.p.wakeup(waiting[limit]))
+
+    def execute(self, row: RequestRow) -> None:
+        """One attempt of `row`, its outcome recorded."""
         transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
         with structlog.contextvars.bound_contextvars(attempt=row.attempts + 1):
             self._execute(row, row.attempts + 1)
 
-    def _execute(self, row: store.RequestRow, attempt: int) -> None:
+    def _execute(self, row: RequestRow, attempt: int) -> None:
         request_type = self.p.request_type(row.type)
-        started_at = store.now(self.conn)
-        self.events.append(Event(row.user_id, row.request_id, Status.PROCESSING, attempt, started_at))
-        outcome = self.attempt(row, request_type, attempt)
         user_id = row.user_id
+        started_at = self.clock.now()
+        self.events.append(Event(user_id, row.request_id, Status.PROCESSING, attempt, started_at))
+        outcome = self.attempt(row, request_type, attempt)
+        at = self.clock.now()
         if isinstance(outcome, Succeeded):
-            row = store.finish(self.conn, row.request_id, Status.SUCCEEDED, attempt, started_at, outcome.result, None)
+            row = finished(row, Status.SUCCEEDED, attempt, started_at, at, self.next_seq(user_id), outcome.result)
             log.info("request succeeded", type=row.type)
             self.release(user_id, row.request_id)
         elif isinstance(outcome, DeadLetter):
             error = {**outcome.error, "cause": outcome.cause}
-            row = store.finish(self.conn, row.request_id, Status.DEAD_LETTERED, attempt, started_at, None, error)
+            row = finished(row, Status.DEAD_LETTERED, attempt, started_at, at, self.next_seq(user_id), error=error)
             policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
             log.warning("request dead-lettered", type=row.type, cause=outcome.cause, policy=policy, error=outcome.error)
             self.processed.dead_letters.append((self.p.type_label(row.type), outcome.cause))
@@ -357,28 +399,21 @@ class _Transaction:
             else:
                 self.release(user_id, row.request_id)
         else:
-            row = store.schedule_retry(self.conn, row.request_id, attempt, started_at, outcome.delay, outcome.error)
+            row = retrying(row, attempt, started_at, at, outcome.delay, outcome.error)
             log.info(
                 "attempt failed; retry scheduled", type=row.type, delay=round(outcome.delay, 3), error=outcome.error
             )
             self.hold(user_id, row.request_id, "retrying")
             self.emit(self.p.wakeup(row))
-        self.rows[row.request_id] = row
+        self.save(row)
         self.count(row, row.status)
         failed = row.status is not Status.SUCCEEDED
-        at = row.completed_at if row.status.terminal else row.last_failed_at
-        assert at is not None
         self.events.append(Event(user_id, row.request_id, row.status, attempt, at, row.error if failed else None))
         if row.status.terminal:
-            assert row.completed_at is not None
-            self.processed.end_to_end.append(
-                (self.p.type_label(row.type), (row.completed_at - row.accepted_at).total_seconds())
-            )
+            self.processed.end_to_end.append((self.p.type_label(row.type), (at - row.accepted_at).total_seconds()))
             self.announce(row)
-            if not self.blocked(user_id):
-                self.drain(user_id)
 
-    def attempt(self, row: store.RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
+    def attempt(self, row: RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
         """Run the handler once; what became of it."""
         if request_type is None:
             return DeadLetter("invalid", {"kind": "invalid", "message": f"unknown type {row.type!r}"})
@@ -389,11 +424,12 @@ class _Transaction:
         policy = self.p.policies.retry
         if request_type.max_attempts is not None:
             policy = RetryPolicy(request_type.max_attempts, policy.base_delay, policy.max_delay)
-        # a concurrent handler lets other users' lanes use the connection while it waits; any other runs in
-        # a savepoint, so that a failed attempt leaves no effect behind
+        # a concurrent handler lets other users' lanes use the connection while it waits; any other may use
+        # it, in a savepoint (opened at its first use), so that a failed attempt leaves no effect behind
         concurrent = request_type.concurrent
-        context = Context(row.request_id, row.user_id, attempt, NO_DATABASE if concurrent else self.conn)
-        scope = self.p.lanes.waiting() if concurrent else self.conn.transaction()
+        savepoint = _Savepoint(self.conn, before=self.write)
+        context = Context(row.request_id, row.user_id, attempt, NO_DATABASE if concurrent else savepoint.connection)
+        scope = self.p.lanes.waiting() if concurrent else savepoint
         try:
             with scope, HANDLER_SECONDS.labels(row.type).time():
                 result = request_type.run(context, payload)
@@ -406,60 +442,79 @@ class _Transaction:
             return decide(exc, attempt - row.attempts_before_redrive, policy)
         return Succeeded(result)
 
-    def drain(self, user_id: UUID) -> None:
-        """Run the user's parked requests in order, until one holds the user again or the limit is hit."""
-        for _ in range(self.p.policies.drain_limit):
-            if self.blocked(user_id) or user_id in self.none_parked:
-                return
-            row = store.next_parked(self.conn, user_id)
-            if row is None:
-                self.none_parked.add(user_id)
-                return
-            self.rows[row.request_id] = row
-            with structlog.contextvars.bound_contextvars(
-                request_id=str(row.request_id),
-                trace_id=row.trace_id,
-                topic=self.p.topics.requests,
-                partition=row.kafka_partition,
-                offset=row.sequence,
-            ):
-                self.execute(row)
-        if user_id in self.none_parked:
-            return
-        row = store.next_parked(self.conn, user_id)
-        if row is not None and not self.blocked(user_id):
-            self.emit(self.p.wakeup(row))  # the rest in a later transaction, still before anything newer
+    def next_seq(self, user_id: UUID) -> int:
+        """The `processed_seq` of the user's next terminal request."""
+        queue = self.queues[user_id]
+        queue.processed_count += 1
+        self.changed_queues[user_id] = queue
+        return queue.processed_count
 
-    def count(self, row: store.RequestRow, outcome: str) -> None:
+    def count(self, row: RequestRow, outcome: str) -> None:
         self.processed.outcomes.append((self.p.type_label(row.type), outcome))
 
-    def blocked(self, user_id: UUID) -> bool:
-        """Nothing of the user's may start now: a request holds the rest back, or the queue is paused."""
-        return self.queues[user_id].blocked
-
-    def hold(self, user_id: UUID, request_id: UUID, reason: store.HoldReason) -> None:
-        store.hold(self.conn, user_id, request_id, reason)
-        self.queues[user_id] = store.Queue(user_id, request_id, reason, self.queues[user_id].paused)
-
-    def has_parked(self, user_id: UUID) -> bool:
-        if user_id in self.none_parked:
-            return False
-        if store.has_parked(self.conn, user_id):
-            return True
-        self.none_parked.add(user_id)
-        return False
+    def hold(self, user_id: UUID, request_id: UUID, reason: HoldReason) -> None:
+        queue = self.queues[user_id]
+        queue.held_by, queue.hold_reason = request_id, reason
+        self.changed_queues[user_id] = queue
 
     def release(self, user_id: UUID, request_id: UUID) -> None:
-        if self.queues[user_id].held_by != request_id:
-            return  # not what holds the user (the queue row is locked: our copy is the truth)
-        if store.release(self.conn, user_id, request_id):
-            self.queues[user_id] = store.Queue(user_id, None, None, self.queues[user_id].paused)
+        queue = self.queues[user_id]
+        if queue.held_by == request_id:  # else it is not what holds the user
+            queue.held_by, queue.hold_reason = None, None
+            self.changed_queues[user_id] = queue
 
-    def announce(self, row: store.RequestRow) -> None:
+    def save(self, row: RequestRow) -> None:
+        self.rows[row.request_id] = row
+        self.changed[row.request_id] = row
+
+    def write(self) -> None:
+        """Store the rows changed since the last write."""
+        store.write(self.conn, list(self.changed.values()), list(self.changed_queues.values()))
+        self.changed.clear()
+        self.changed_queues.clear()
+
+    def announce(self, row: RequestRow) -> None:
         self.processed.outgoing.extend(self.p.announcements(row))
 
     def emit(self, out: Outgoing) -> None:
         self.processed.outgoing.append(out)
+
+
+class _Savepoint:
+    """The connection a handler gets, and the savepoint around its attempt, opened at the first use: a
+    handler that never touches the database costs no statement. Before the savepoint opens, what the
+    batch decided so far is written (`before`), so the handler reads the state its request runs in."""
+
+    def __init__(self, conn: store.Conn, before: Callable[[], None]) -> None:
+        self._conn = conn
+        self._before = before
+        self._scope = ExitStack()
+        self._opened = False
+        self.connection = cast(store.Conn, _OnUse(conn, self._open))
+
+    def _open(self) -> None:
+        if not self._opened:
+            self._opened = True
+            self._before()
+            self._scope.enter_context(self._conn.transaction())
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc_info: Any) -> bool | None:
+        return self._scope.__exit__(*exc_info)  # releases the savepoint, or rolls back to it on a failure
+
+
+class _OnUse:
+    """Stands for a connection; calls `use` (idempotent) whenever an attribute of it is taken."""
+
+    def __init__(self, conn: store.Conn, use: Callable[[], None]) -> None:
+        self._conn = conn
+        self._use = use
+
+    def __getattr__(self, name: str) -> Any:
+        self._use()
+        return getattr(self._conn, name)
 
 
 def _user_of(item: Inbound) -> UUID | None:
@@ -467,7 +522,7 @@ def _user_of(item: Inbound) -> UUID | None:
     return item.record.user_id if item.record else None
 
 
-def _skipped(row: store.RequestRow, item: Inbound) -> None:
+def _skipped(row: RequestRow, item: Inbound) -> None:
     log.info(
         "already done; skipped",
         status=row.status,

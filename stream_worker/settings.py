@@ -63,6 +63,9 @@ class WorkerSettings(CommonSettings):
     outbox_sweep_interval_s: float = Field(
         5.0, gt=0, description="How often a worker publishes outbox records that a stopped worker left behind."
     )
+    lag_interval_s: float = Field(
+        5.0, ge=0.1, le=3600, description="How often the consumer lag metric is updated (librdkafka statistics)."
+    )
     metrics_port: int = Field(0, ge=0, le=65535, description="Serve Prometheus metrics on METRICS_HOST:PORT (0: off).")
     metrics_host: str = Field("127.0.0.1", description="Address the metrics are served on; 0.0.0.0 in containers.")
     queue_metrics_interval_s: float = Field(

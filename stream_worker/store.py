@@ -6,73 +6,20 @@ by user_id, then requests. Keeping one order means two workers never wait on eac
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any
 from uuid import UUID
 
 import psycopg
 from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
-from schemas.lifecycle import Status
 from schemas.records import RequestRecord
 from stream_worker.ordering import TopicPartitionKey
+from stream_worker.rows import Queue, RequestRow
 from userq import events
 
 Conn = psycopg.Connection[Any]
-HoldReason = Literal["retrying", "halted"]
-
-
-@dataclass
-class RequestRow:
-    request_id: UUID
-    user_id: UUID
-    type: str
-    payload: dict[str, Any]
-    status: Status
-    attempts: int
-    result: dict[str, Any] | None
-    error: dict[str, Any] | None
-    accepted_at: datetime
-    started_at: datetime | None
-    completed_at: datetime | None
-    sequence: int | None
-    kafka_partition: int | None
-    processed_seq: int | None
-    parked: bool
-    next_attempt_at: datetime | None
-    first_failed_at: datetime | None
-    last_failed_at: datetime | None
-    attempts_before_redrive: int
-    trace_id: str
-
-    def __post_init__(self) -> None:
-        self.status = Status(self.status)
-
-    def as_record(self) -> RequestRecord:
-        return RequestRecord(
-            request_id=self.request_id,
-            user_id=self.user_id,
-            type=self.type,
-            payload=self.payload,
-            accepted_at=self.accepted_at,
-            trace_id=self.trace_id,
-        )
-
-
-@dataclass
-class Queue:
-    user_id: UUID
-    held_by: UUID | None
-    hold_reason: HoldReason | None
-    paused: bool = False
-
-    @property
-    def blocked(self) -> bool:
-        """Nothing of the user's may start: a request holds the rest back, or the queue is paused."""
-        return self.held_by is not None or self.paused
-
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
               completed_at, sequence, kafka_partition, processed_seq, parked, next_attempt_at, first_failed_at,
@@ -145,8 +92,10 @@ def lock_queues(conn: Conn, user_ids: list[UUID]) -> dict[UUID, Queue]:
     )
     with conn.cursor(row_factory=class_row(Queue)) as cur:
         rows = cur.execute(
-            """select user_id, held_by, hold_reason, paused_at is not null as paused from user_queues
-                where user_id = any(%s) order by user_id for update""",
+            """select q.user_id, q.held_by, q.hold_reason, q.paused_at is not null as paused, u.processed_count,
+                      exists (select 1 from requests r where r.user_id = q.user_id and r.parked) as has_parked
+                 from user_queues q join users u using (user_id)
+                where q.user_id = any(%s) order by q.user_id for update of q""",
             (ids,),
         ).fetchall()
     return {row.user_id: row for row in rows}
@@ -162,100 +111,68 @@ def lock_requests(conn: Conn, request_ids: list[UUID]) -> dict[UUID, RequestRow]
     return {row.request_id: row for row in rows}
 
 
-def has_parked(conn: Conn, user_id: UUID) -> bool:
-    row = conn.execute("select exists (select 1 from requests where user_id = %s and parked)", (user_id,)).fetchone()
-    return bool(row and row[0])
-
-
-def next_parked(conn: Conn, user_id: UUID) -> RequestRow | None:
-    """The user's earliest parked request, locked."""
+def parked(conn: Conn, user_id: UUID, limit: int) -> list[RequestRow]:
+    """The user's earliest parked requests, in order, locked."""
     with conn.cursor(row_factory=class_row(RequestRow)) as cur:
         return cur.execute(
             f"""select {_COLUMNS} from requests where user_id = %s and parked
-                 order by sequence limit 1 for update""",
-            (user_id,),
-        ).fetchone()
+                 order by sequence limit %s for update""",
+            (user_id, limit),
+        ).fetchall()
 
 
-def park(conn: Conn, request_id: UUID) -> None:
-    conn.execute("update requests set parked = true where request_id = %s", (request_id,))
+def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
+    """Store the new state of these (locked) rows: a few set-based statements, one round trip."""
+    with conn.pipeline():
+        if requests:
+            conn.execute(_WRITE_REQUESTS, _columns(requests))
+        if queues:
+            conn.execute(
+                """update user_queues q set held_by = x.held_by, hold_reason = x.hold_reason
+                     from unnest(%s::uuid[], %s::uuid[], %s::text[]) as x(user_id, held_by, hold_reason)
+                    where q.user_id = x.user_id""",
+                ([q.user_id for q in queues], [q.held_by for q in queues], [q.hold_reason for q in queues]),
+            )
+            conn.execute(
+                """update users u set processed_count = x.processed_count
+                     from unnest(%s::uuid[], %s::bigint[]) as x(user_id, processed_count)
+                    where u.user_id = x.user_id and u.processed_count <> x.processed_count""",
+                ([q.user_id for q in queues], [q.processed_count for q in queues]),
+            )
 
 
-def hold(conn: Conn, user_id: UUID, request_id: UUID, reason: HoldReason) -> None:
-    conn.execute(
-        "update user_queues set held_by = %s, hold_reason = %s where user_id = %s", (request_id, reason, user_id)
+_WRITE_REQUESTS = """
+    update requests r
+       set status = x.status, attempts = x.attempts, result = x.result, error = x.error,
+           started_at = x.started_at, completed_at = x.completed_at, parked = x.parked,
+           next_attempt_at = x.next_attempt_at, first_failed_at = x.first_failed_at,
+           last_failed_at = x.last_failed_at, processed_seq = x.processed_seq
+      from unnest(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::jsonb[], %s::timestamptz[],
+                  %s::timestamptz[], %s::bool[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
+                  %s::bigint[])
+        as x(request_id, status, attempts, result, error, started_at, completed_at, parked, next_attempt_at,
+             first_failed_at, last_failed_at, processed_seq)
+     where r.request_id = x.request_id"""
+
+
+def _columns(rows: list[RequestRow]) -> tuple[list[Any], ...]:
+    def json(value: dict[str, Any] | None) -> Jsonb | None:
+        return Jsonb(value) if value is not None else None
+
+    return (
+        [r.request_id for r in rows],
+        [str(r.status) for r in rows],
+        [r.attempts for r in rows],
+        [json(r.result) for r in rows],
+        [json(r.error) for r in rows],
+        [r.started_at for r in rows],
+        [r.completed_at for r in rows],
+        [r.parked for r in rows],
+        [r.next_attempt_at for r in rows],
+        [r.first_failed_at for r in rows],
+        [r.last_failed_at for r in rows],
+        [r.processed_seq for r in rows],
     )
-
-
-def release(conn: Conn, user_id: UUID, request_id: UUID) -> bool:
-    """Lift the user's hold if `request_id` is what holds it; True when it did."""
-    cur = conn.execute(
-        "update user_queues set held_by = null, hold_reason = null where user_id = %s and held_by = %s",
-        (user_id, request_id),
-    )
-    return cur.rowcount == 1
-
-
-def schedule_retry(
-    conn: Conn, request_id: UUID, attempts: int, started_at: datetime, delay_s: float, error: dict[str, Any]
-) -> RequestRow:
-    """The attempt failed transiently: `retrying` until `next_attempt_at`."""
-    with conn.cursor(row_factory=class_row(RequestRow)) as cur:
-        row = cur.execute(
-            f"""update requests
-                   set status = 'retrying', attempts = %s, error = %s, parked = false,
-                       started_at = coalesce(started_at, %s),
-                       next_attempt_at = clock_timestamp() + make_interval(secs => %s),
-                       first_failed_at = coalesce(first_failed_at, clock_timestamp()),
-                       last_failed_at = clock_timestamp()
-                 where request_id = %s
-             returning {_COLUMNS}""",
-            (attempts, Jsonb(error), started_at, delay_s, request_id),
-        ).fetchone()
-    assert row is not None
-    return row
-
-
-def finish(
-    conn: Conn,
-    request_id: UUID,
-    status: Status,
-    attempts: int,
-    started_at: datetime | None,
-    result: dict[str, Any] | None,
-    error: dict[str, Any] | None,
-) -> RequestRow:
-    """Make a request terminal and give it the user's next `processed_seq`."""
-    failed = status is Status.DEAD_LETTERED
-    with conn.cursor(row_factory=class_row(RequestRow)) as cur:
-        row = cur.execute(
-            f"""with counter as (
-                    update users set processed_count = processed_count + 1
-                     where user_id = (select user_id from requests where request_id = %(id)s)
-                    returning processed_count)
-                update requests
-                   set status = %(status)s, attempts = %(attempts)s, result = %(result)s,
-                       error = %(error)s, started_at = coalesce(started_at, %(started_at)s),
-                       completed_at = clock_timestamp(), parked = false, next_attempt_at = null,
-                       first_failed_at = case when %(failed)s
-                                         then coalesce(first_failed_at, clock_timestamp())
-                                         else first_failed_at end,
-                       last_failed_at = case when %(failed)s then clock_timestamp() else last_failed_at end,
-                       processed_seq = (select processed_count from counter)
-                 where request_id = %(id)s
-                returning {_COLUMNS}""",
-            {
-                "id": request_id,
-                "status": status,
-                "attempts": attempts,
-                "result": Jsonb(result) if result is not None else None,
-                "error": Jsonb(error) if error is not None else None,
-                "started_at": started_at,
-                "failed": failed,
-            },
-        ).fetchone()
-    assert row is not None
-    return row
 
 
 def record_events(conn: Conn, recorded: list[events.Event], actor: str) -> None:

@@ -34,13 +34,13 @@ def _until(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
 
 def test_a_worker_reports_outcomes_batches_and_lag_without_user_labels(stack: Stack, api: str) -> None:
     port = free_port()
-    stack.start_worker(METRICS_PORT=str(port), OUTBOX_SWEEP_INTERVAL_S="0.5", RETRY_BASE_DELAY_S="0.05")
+    stack.start_worker(METRICS_PORT=str(port), LAG_INTERVAL_S="0.5", RETRY_BASE_DELAY_S="0.05")
     client = stack.client(api)
     client.submit("demo.echo", {})
     client.submit("demo.flaky", {"fail_times": 1})
     client.submit("demo.poison", {})
     stack.wait_terminal(3, timeout=30)
-    time.sleep(1.5)  # the lag is measured every OUTBOX_SWEEP_INTERVAL_S
+    time.sleep(1.5)  # the lag is measured every LAG_INTERVAL_S
 
     text = _scrape(f"http://127.0.0.1:{port}")
     topic = stack.settings.requests_topic

@@ -115,3 +115,23 @@ def test_the_queue_view_follows_a_hold_and_a_drain(stack: Stack, api: str) -> No
     }
     stack.wait_terminal(2, timeout=30)
     assert client.http.get("/v1/queue").json()["state"] == "drained"
+
+
+def test_a_long_line_of_parked_requests_drains_in_order_across_transactions(stack: Stack) -> None:
+    # 600 parked behind one retry, run DRAIN_LIMIT at a time: the rest wait for a wake-up, still in order
+    stack.start_worker(DRAIN_LIMIT="250")
+    client = stack.client(stack.start_api(SUBMIT_BURST="1000"))
+    ids = [client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 3})["request_id"]]
+    for start in range(0, 600, 100):
+        batch = [{"type": "demo.echo", "payload": {"n": n}} for n in range(start, start + 100)]
+        response = client.http.post("/v1/requests/batch", json={"requests": batch})
+        assert response.status_code == 202, response.text
+        ids += [r["request_id"] for r in response.json()["requests"]]
+    rows = _rows(stack, client.user_id)
+    assert rows[0]["status"] == "retrying", "the retry came before the line was parked: make its delay longer"
+
+    stack.wait_terminal(601, timeout=60)
+    rows = _rows(stack, client.user_id)
+    assert [r["processed_seq"] for r in rows] == list(range(1, 602))
+    assert [r["started_at"] for r in rows[1:]] == sorted(r["started_at"] for r in rows[1:])
+    assert check(stack, {client.user_id: ids}).problems == []

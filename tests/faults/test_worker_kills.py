@@ -18,16 +18,26 @@ def test_five_sigkills_mid_batch_under_load(stack: Stack, api: str) -> None:
     workers = [stack.start_worker(**FAST_RETRIES) for _ in range(2)]
     rng = random.Random(5)
 
+    def progress() -> None:
+        before = terminal_count(stack)
+        wait_until(lambda: terminal_count(stack) >= before + 25, 60, "progress")
+
     def inject(load: Load) -> int:
-        for _ in range(KILLS):
-            before = terminal_count(stack)
-            wait_until(lambda before=before: terminal_count(stack) >= before + 25, 60, "progress")  # type: ignore[misc]
-            victim = rng.choice([w for w in workers if w.alive()])
-            victim.kill()
-            workers.append(stack.start_worker(**FAST_RETRIES))
+        # the plans are longer than the scenario: the load runs until the last kill has been survived, so
+        # every kill lands mid-batch however fast the workers are
+        try:
+            for _ in range(KILLS):
+                progress()
+                assert not load.finished, "the load ended before the kills"
+                victim = rng.choice([w for w in workers if w.alive()])
+                victim.kill()
+                workers.append(stack.start_worker(**FAST_RETRIES))
+            progress()
+        finally:
+            load.stop()
         return KILLS
 
-    outcome = run_scenario(stack, api, "sigkill x5 mid-batch", inject, per_user=120)
+    outcome = run_scenario(stack, api, "sigkill x5 mid-batch", inject, per_user=2000)
     assert outcome.report.problems == []
     assert outcome.faults == KILLS
 

@@ -54,7 +54,7 @@ def running(module_stack: Stack) -> Running:
     port = free_port()
     stack.start_worker(
         METRICS_PORT=str(port),
-        OUTBOX_SWEEP_INTERVAL_S="0.5",
+        LAG_INTERVAL_S="0.5",
         QUEUE_METRICS_INTERVAL_S="0.5",
         RETRY_MAX_DELAY_S="600",
     )

@@ -77,6 +77,11 @@ class Load:
         self._pool.shutdown()
 
     @property
+    def finished(self) -> bool:
+        """Every client has submitted its whole plan (or was stopped)."""
+        return all(future.done() for future in self._futures)
+
+    @property
     def total(self) -> int:
         return sum(len(ids) for ids in self.accepted.values())
 
