@@ -76,11 +76,16 @@ _STATEMENTS = {
                for update of q skip locked)
         delete from user_queues q using gone where q.user_id = gone.user_id""",
     "requests": """
-        delete from requests where request_id in (
-            select request_id from requests
-             where completed_at < now() - make_interval(days => %(days)s)
-               and (status <> 'dead_lettered' or discarded_at is not null)
-             limit %(batch)s)""",
+        with gone as (
+            delete from requests where request_id in (
+                select request_id from requests
+                 where completed_at < now() - make_interval(days => %(days)s)
+                   and (status <> 'dead_lettered' or discarded_at is not null)
+                 limit %(batch)s)
+            returning request_id),
+        log as (  -- the request log has no foreign key (migration 0007): its rows go here
+            delete from request_events e using gone where e.request_id = gone.request_id)
+        select request_id from gone""",
     "sessions": """
         delete from sessions where coalesce(revoked_at, expires_at) < now() - make_interval(days => %(days)s)""",
     "login_windows": "delete from login_failures where window_end < now()",

@@ -33,6 +33,7 @@ from stream_worker.outbox import Outgoing
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
 from stream_worker.retry import Schedule
 from stream_worker.settings import WorkerSettings
+from userq.db import use_orjson
 from userq.kafka import producer_config
 
 log = structlog.get_logger(__name__)
@@ -304,6 +305,7 @@ class Worker:
                 # a worker frozen mid-transaction (a zombie) must not hold users' locks for ever
                 options=f"-c idle_in_transaction_session_timeout={timeout_ms}",
             )
+            use_orjson(self._conn)
         return self._conn
 
     def _drop_connection(self) -> None:

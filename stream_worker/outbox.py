@@ -40,7 +40,7 @@ def add(conn: Conn, records: list[Outgoing]) -> list[int]:
     with conn.cursor() as cur:
         cur.executemany(
             """insert into outbox (user_id, topic, key, value, header_names, header_values)
-               values (%s, %s, %s, %s, %s, %s) returning id""",
+               values (%b, %b, %b, %b, %b, %b) returning id""",
             [
                 (r.user_id, r.topic, r.key, r.value, [k for k, _ in r.headers], [_bytes(v) for _, v in r.headers])
                 for r in records

@@ -129,13 +129,13 @@ def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
         if queues:
             conn.execute(
                 """update user_queues q set held_by = x.held_by, hold_reason = x.hold_reason
-                     from unnest(%s::uuid[], %s::uuid[], %s::text[]) as x(user_id, held_by, hold_reason)
+                     from unnest(%b::uuid[], %b::uuid[], %b::text[]) as x(user_id, held_by, hold_reason)
                     where q.user_id = x.user_id""",
                 ([q.user_id for q in queues], [q.held_by for q in queues], [q.hold_reason for q in queues]),
             )
             conn.execute(
                 """update users u set processed_count = x.processed_count
-                     from unnest(%s::uuid[], %s::bigint[]) as x(user_id, processed_count)
+                     from unnest(%b::uuid[], %b::bigint[]) as x(user_id, processed_count)
                     where u.user_id = x.user_id and u.processed_count <> x.processed_count""",
                 ([q.user_id for q in queues], [q.processed_count for q in queues]),
             )
@@ -147,9 +147,9 @@ _WRITE_REQUESTS = """
            started_at = x.started_at, completed_at = x.completed_at, parked = x.parked,
            next_attempt_at = x.next_attempt_at, first_failed_at = x.first_failed_at,
            last_failed_at = x.last_failed_at, processed_seq = x.processed_seq
-      from unnest(%s::uuid[], %s::text[], %s::int[], %s::jsonb[], %s::jsonb[], %s::timestamptz[],
-                  %s::timestamptz[], %s::bool[], %s::timestamptz[], %s::timestamptz[], %s::timestamptz[],
-                  %s::bigint[])
+      from unnest(%b::uuid[], %b::text[], %b::int[], %b::jsonb[], %b::jsonb[], %b::timestamptz[],
+                  %b::timestamptz[], %b::bool[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
+                  %b::bigint[])
         as x(request_id, status, attempts, result, error, started_at, completed_at, parked, next_attempt_at,
              first_failed_at, last_failed_at, processed_seq)
      where r.request_id = x.request_id"""

@@ -6,14 +6,24 @@ import re
 from dataclasses import dataclass
 from importlib import resources
 
+import orjson
 import psycopg
 import structlog
+from psycopg.abc import AdaptContext
+from psycopg.types.json import set_json_dumps, set_json_loads
 
 log = structlog.get_logger(__name__)
 
 _MIGRATION_NAME = re.compile(r"^(\d{4})_([a-z0-9_]+)\.sql$")
 # Every process may migrate at start-up; the lock makes concurrent starts take turns.
 _MIGRATION_LOCK = 0x75736571  # "useq"
+
+
+def use_orjson(context: AdaptContext) -> None:
+    """JSON columns and parameters of `context` (a connection) through orjson: several times faster than
+    the standard library, which matters where a batch writes hundreds of results at once."""
+    set_json_dumps(orjson.dumps, context)
+    set_json_loads(orjson.loads, context)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,9 @@ from uuid import UUID
 
 from psycopg.types.json import Jsonb
 
-RECORD_EVENTS = "select record_events(%s, %s, %s, %s, %s, %s, %s)"
+RECORD_EVENTS = (  # binary parameters: lists dump several times faster than in text
+    "select record_events(%b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::timestamptz[], %b::jsonb[], %b)"
+)
 CHANNEL = "userq_events"  # notified with the user_id when a transaction recorded events of that user
 
 

@@ -5,13 +5,14 @@ from __future__ import annotations
 import logging
 import sys
 
+import orjson
 import structlog
 
 
 def configure_logging(level: str, fmt: str, **static: str) -> None:
     """Route structlog and the standard library through one renderer, with `static` keys on every line."""
     renderer: structlog.types.Processor = (
-        structlog.processors.JSONRenderer() if fmt == "json" else structlog.dev.ConsoleRenderer()
+        structlog.processors.JSONRenderer(serializer=_json) if fmt == "json" else structlog.dev.ConsoleRenderer()
     )
     shared: list[structlog.types.Processor] = [
         structlog.contextvars.merge_contextvars,
@@ -39,6 +40,11 @@ def configure_logging(level: str, fmt: str, **static: str) -> None:
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level.upper())
+
+
+def _json(event: object, **_options: object) -> str:
+    """A log line through orjson (a worker logs every request); what it cannot encode, as its `str`."""
+    return orjson.dumps(event, default=str).decode()
 
 
 class _StaticKeys:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from tests.support.scenario import FAST_RETRIES
 from tests.support.stack import Stack, make_admin
 
@@ -66,3 +68,28 @@ def test_the_views_count_throughput_latency_and_failures_per_minute(stack: Stack
     ]
     assert latency == [("demo.echo", 3, True), ("demo.flaky", 1, True), ("demo.poison", 1, True)]
     assert failures == [("demo.flaky", 2, 0), ("demo.poison", 0, 1)]
+
+
+def test_retention_deletes_old_requests_with_their_log_and_keeps_open_dead_letters(stack: Stack) -> None:
+    api = stack.start_api(JANITOR_INTERVAL_S="0.3", RETENTION_DAYS="30")
+    stack.start_worker()
+    client = stack.client(api)
+    old, dead, recent = (client.submit(t, {})["request_id"] for t in ("demo.echo", "demo.poison", "demo.echo"))
+    stack.wait_terminal(3)
+    with stack.db() as conn:
+        conn.execute(
+            "update requests set completed_at = now() - interval '31 days' where request_id = any(%s)", ([old, dead],)
+        )
+    deadline = time.monotonic() + 10
+    while _left(stack, client.user_id) != {dead, recent}:
+        assert time.monotonic() < deadline, f"left: {_left(stack, client.user_id)}"
+        time.sleep(0.2)
+    with stack.db() as conn:
+        logged = conn.execute("select request_id::text from request_events where user_id = %s", (client.user_id,))
+        assert {row[0] for row in logged} == {dead, recent}, "the log of a deleted request is deleted with it"
+
+
+def _left(stack: Stack, user_id: str) -> set[str]:
+    with stack.db() as conn:
+        rows = conn.execute("select request_id::text from requests where user_id = %s", (user_id,)).fetchall()
+    return {row[0] for row in rows}
