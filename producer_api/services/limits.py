@@ -35,38 +35,24 @@ class UserLimits:
 
     async def admit(self, user_id: uuid.UUID, count: int) -> None:
         """Take `count` tokens from the user's bucket, within the pending cap; `OverLimit` otherwise (and
-        nothing is taken)."""
+        nothing is taken). One statement (migration 0008)."""
         limits = self._limits
-        async with self._pool.connection() as conn, conn.transaction():
+        async with self._pool.connection() as conn:
             row = await (
                 await conn.execute(
-                    """insert into submit_buckets as b (user_id, tokens, refilled_at)
-                   values (%(user)s, %(burst)s, clock_timestamp())
-                   on conflict (user_id) do update set
-                       tokens = least(%(burst)s, b.tokens
-                                      + extract(epoch from clock_timestamp() - b.refilled_at) * %(rate)s),
-                       refilled_at = clock_timestamp()
-                   returning tokens""",
-                    {"user": user_id, "burst": float(limits.burst), "rate": limits.rate_per_s},
+                    "select tokens, pending, admitted from admit_submission(%s, %s, %s, %s, %s)",
+                    (user_id, count, limits.rate_per_s, float(limits.burst), limits.max_pending),
                 )
             ).fetchone()
-            assert row is not None
-            tokens: float = row[0]
-            if tokens < count:
-                wait = math.ceil((count - tokens) / limits.rate_per_s)
-                raise OverLimit(
-                    "rate_limited",
-                    f"at most {limits.rate_per_s:g} requests a second (burst {limits.burst}); retry after {wait} s",
-                    wait,
-                )
-            pending = await (
-                await conn.execute(
-                    """select count(*) from requests
-                        where user_id = %s and status in ('queued', 'processing', 'retrying')""",
-                    (user_id,),
-                )
-            ).fetchone()
-            assert pending is not None
-            if pending[0] + count > limits.max_pending:
-                raise OverLimit("queue_full", f"{pending[0]} requests are pending; at most {limits.max_pending}", 5)
-            await conn.execute("update submit_buckets set tokens = tokens - %s where user_id = %s", (count, user_id))
+        assert row is not None
+        tokens, pending, admitted = row
+        if admitted:
+            return
+        if tokens < count:
+            wait = math.ceil((count - tokens) / limits.rate_per_s)
+            raise OverLimit(
+                "rate_limited",
+                f"at most {limits.rate_per_s:g} requests a second (burst {limits.burst}); retry after {wait} s",
+                wait,
+            )
+        raise OverLimit("queue_full", f"{pending} requests are pending; at most {limits.max_pending}", 5)

@@ -4,8 +4,11 @@ Acceptance is one PostgreSQL transaction around the Kafka write: insert the rows
 and wait for the broker's acknowledgement, set each row's `sequence` to its record's offset, commit.
 Only then does the client get 202, so a request it was told about is both in Kafka and readable. When
 the produce fails the transaction rolls back: a record that reached Kafka anyway finds no row, and the
-worker skips it (see `stream_worker.store.wait_for_acceptance`). Concurrent duplicates of one
-`Idempotency-Key` wait on the unique index for the first one's transaction and then return its row.
+worker skips it (see `stream_worker.store.wait_for_acceptance`). Concurrent submissions share such a
+transaction (group commit, `producer_api.services.groups`): under load one transaction accepts many
+requests, each still all-or-none with the others of its group. Concurrent duplicates of one
+`Idempotency-Key` are not grouped: they wait on the unique index for the first one's transaction and
+then return its row.
 """
 
 from __future__ import annotations
@@ -26,6 +29,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from producer_api.models import NewRequest, RequestPage, RequestView
 from producer_api.producer import AsyncProducer, NotDelivered
+from producer_api.services.groups import GroupCommit
 from schemas import payload
 from schemas import records as wire
 from schemas.lifecycle import Status
@@ -35,6 +39,9 @@ from userq import events
 from userq.events import Event
 
 log = structlog.get_logger(__name__)
+
+_GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
+_GROUPS_IN_FLIGHT = 2  # transactions accepting groups at once, per API process
 
 _VIEW = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
            completed_at, sequence, processed_seq"""
@@ -68,6 +75,11 @@ class RequestService:
         self._registry = registry
         self._topic = topic
         self._limits = limits
+        # submissions without an Idempotency-Key are accepted in groups (group commit): while one group's
+        # transaction waits for PostgreSQL and the broker, the next forms
+        self._groups: GroupCommit[RequestRecord, RequestView] = GroupCommit(
+            self._accept, max_items=_GROUP_MAX_RECORDS, in_flight=_GROUPS_IN_FLIGHT
+        )
 
     def check(self, request: NewRequest) -> None:
         """Refuse what the worker could only dead-letter: unknown types, bad or oversized payloads."""
@@ -96,7 +108,6 @@ class RequestService:
         """Accept `requests` in this order, all or none; return their views once they are durable."""
         for request in requests:
             self.check(request)
-        body_hash = _body_hash(requests) if idempotency_key else None
         now = datetime.now(UTC)
         records = [
             RequestRecord(
@@ -109,32 +120,43 @@ class RequestService:
             )
             for r in requests
         ]
+        if idempotency_key is None:
+            return await self._groups.run(records)
+        return await self._accept(records, idempotency_key, _body_hash(requests))
+
+    async def _accept(
+        self, records: list[RequestRecord], key: str | None = None, body_hash: bytes | None = None
+    ) -> list[RequestView]:
+        """One transaction: insert the rows, produce the records and wait for the broker's ack, give each
+        row its place (and its user a queue), log them. `records` may be several users' (a group)."""
         async with self._pool.connection() as conn, conn.transaction():
-            if idempotency_key is not None:
-                earlier = await self._claim_key(conn, records[0], idempotency_key, body_hash)
+            if key is not None:
+                earlier = await self._claim_key(conn, records[0], key, body_hash)
                 if earlier is not None:
                     return [earlier]
             else:
                 await _insert(conn, records, None, None)
-            deliveries = await self._produce(records, trace_id)
+            deliveries = await self._produce(records)
             async with conn.cursor(row_factory=class_row(RequestView)) as cur:
-                # the user's queue is created by their first request, once the broker has it: an insert
+                # a user's queue is created by their first request, once the broker has it: an insert
                 # earlier in the transaction would make the user's concurrent submissions wait for this one
                 await cur.execute(
-                    f"""with queue as (insert into user_queues (user_id) values (%s) on conflict do nothing)
+                    f"""with queues as (
+                            insert into user_queues (user_id)
+                            select distinct u from unnest(%s::uuid[]) as u order by 1 on conflict do nothing)
                         update requests r set sequence = d.offset_, kafka_partition = d.partition_
                           from unnest(%s::uuid[], %s::bigint[], %s::int[]) as d(id, offset_, partition_)
                          where r.request_id = d.id
                      returning {_VIEW.replace("request_id", "r.request_id")}""",
                     (
-                        user_id,
+                        [r.user_id for r in records],
                         [r.request_id for r in records],
                         [d.offset for d in deliveries],
                         [d.partition for d in deliveries],
                     ),
                 )
                 views = {v.request_id: v for v in await cur.fetchall()}
-            accepted = [Event(user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
+            accepted = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
             await conn.execute(events.RECORD_EVENTS, events.params(accepted, "api"))  # last: see userq.events
         for record, delivery in zip(records, deliveries, strict=True):
             log.info(
@@ -165,11 +187,17 @@ class RequestService:
             raise Rejected("idempotency_key_reused", "this Idempotency-Key was used with another body")
         return RequestView.model_validate(row)
 
-    async def _produce(self, records: list[RequestRecord], trace_id: str) -> list[Any]:
-        headers = wire.standard_headers(wire.REQUEST_CONTENT_TYPE, trace_id)
+    async def _produce(self, records: list[RequestRecord]) -> list[Any]:
         sends = [
-            # created in order, so one producer appends them to the user's partition in order
-            asyncio.ensure_future(self._producer.send(self._topic, str(r.user_id).encode(), wire.encode(r), headers))
+            # created in order, so one producer appends each user's records to their partition in order
+            asyncio.ensure_future(
+                self._producer.send(
+                    self._topic,
+                    str(r.user_id).encode(),
+                    wire.encode(r),
+                    wire.standard_headers(wire.REQUEST_CONTENT_TYPE, r.trace_id),
+                )
+            )
             for r in records
         ]
         try:

@@ -80,6 +80,35 @@ def test_20_concurrent_posts_with_one_key_make_one_request(api: str, stack: Stac
     assert other.json()["error"]["code"] == "idempotency_key_reused"
 
 
+def test_concurrent_submissions_of_several_users_share_transactions_and_each_is_accepted(
+    api: str, stack: Stack
+) -> None:
+    clients = [stack.client(api) for _ in range(4)]
+    answers: list[tuple[str, httpx.Response]] = []
+    start = threading.Barrier(40)
+
+    def post(user: int) -> None:
+        client = clients[user % 4]
+        with httpx.Client(base_url=api, headers=client.http.headers, timeout=30) as http:
+            start.wait()
+            answers.append((client.user_id, http.post("/v1/requests", json={"type": "demo.echo", "payload": {}})))
+
+    threads = [threading.Thread(target=post, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert [a.status_code for _, a in answers] == [202] * 40
+    with stack.db() as conn:
+        rows = conn.execute("select request_id::text, user_id::text, xmin::text, sequence from requests").fetchall()
+        logged = conn.execute("select count(*) from request_events where status = 'queued'").fetchone()
+    assert {(user, a.json()["request_id"]) for user, a in answers} == {(r[1], r[0]) for r in rows}
+    assert all(r[3] is not None for r in rows)
+    assert len({r[2] for r in rows}) < 40, "every submission had a transaction of its own: no group commit"
+    assert logged == (40,)
+    assert len(read_topic(stack, stack.settings.requests_topic)) == 40
+
+
 def test_unknown_types_and_bad_payloads_are_422_and_change_nothing(api: str, stack: Stack) -> None:
     client = stack.client(api)
     for body, code in (

@@ -1,0 +1,68 @@
+"""Group commit: concurrent callers' items committed together, each caller still answered on its own.
+
+While a group is being committed, the items that arrive wait and form the next group. So an idle server
+commits each submission at once, and a busy one commits many per transaction: the round trips of a
+transaction are paid once per group, not once per request. A group fails as a whole (every caller in it
+gets the exception); a caller's items are never split across groups.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Generic, TypeVar
+
+T = TypeVar("T")
+R = TypeVar("R")
+
+
+class GroupCommit(Generic[T, R]):
+    def __init__(self, commit: Callable[[list[T]], Awaitable[list[R]]], max_items: int, in_flight: int) -> None:
+        """`commit(items)` returns one result per item, in order. At most `in_flight` groups are committed
+        at once, each of at most `max_items` items (or one caller's, when a caller brings more)."""
+        self._commit = commit
+        self._max_items = max_items
+        self._in_flight = in_flight
+        self._waiting: deque[tuple[Sequence[T], asyncio.Future[list[R]]]] = deque()
+        self._running: set[asyncio.Task[None]] = set()
+
+    async def run(self, items: Sequence[T]) -> list[R]:
+        """Commit `items` with whatever else is waiting; their results once the group has committed."""
+        future: asyncio.Future[list[R]] = asyncio.get_running_loop().create_future()
+        self._waiting.append((items, future))
+        self._start()
+        return await future
+
+    def _start(self) -> None:
+        while self._waiting and len(self._running) < self._in_flight:
+            group = [self._waiting.popleft()]
+            size = len(group[0][0])
+            while self._waiting and size + len(self._waiting[0][0]) <= self._max_items:
+                size += len(self._waiting[0][0])
+                group.append(self._waiting.popleft())
+            task = asyncio.ensure_future(self._run_group(group))
+            self._running.add(task)
+            task.add_done_callback(self._finished)
+
+    def _finished(self, task: asyncio.Task[None]) -> None:
+        self._running.discard(task)
+        self._start()
+
+    async def _run_group(self, group: list[tuple[Sequence[T], asyncio.Future[list[R]]]]) -> None:
+        try:
+            results = await self._commit([item for items, _ in group for item in items])
+        except asyncio.CancelledError:
+            for _, future in group:
+                future.cancel()
+            raise
+        except Exception as exc:  # every caller of the group learns of it
+            for _, future in group:
+                if not future.done():
+                    future.set_exception(exc)
+        else:
+            start = 0
+            for items, future in group:
+                if not future.done():  # its caller may have gone away meanwhile
+                    future.set_result(results[start : start + len(items)])
+                start += len(items)
