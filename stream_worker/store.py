@@ -90,15 +90,25 @@ def lock_queues(conn: Conn, user_ids: list[UUID]) -> dict[UUID, Queue]:
            on conflict (user_id) do nothing""",
         (ids,),
     )
-    with conn.cursor(row_factory=class_row(Queue)) as cur:
-        rows = cur.execute(
-            """select q.user_id, q.held_by, q.hold_reason, q.paused_at is not null as paused, u.processed_count,
-                      exists (select 1 from requests r where r.user_id = q.user_id and r.parked) as has_parked
-                 from user_queues q join users u using (user_id)
-                where q.user_id = any(%s) order by q.user_id for update of q""",
-            (ids,),
-        ).fetchall()
-    return {row.user_id: row for row in rows}
+    locked = conn.execute(
+        """select user_id, held_by, hold_reason, paused_at is not null from user_queues
+            where user_id = any(%s) order by user_id for update""",
+        (ids,),
+    ).fetchall()
+    # Read only once the locks are held, by a statement of its own: a statement's snapshot is taken before
+    # it waits for a lock, and only the rows it locks are read again after the wait. In the locking
+    # statement these would be what the transaction we waited for had not yet committed.
+    state = conn.execute(
+        """select u.user_id, u.processed_count,
+                  exists (select 1 from requests r where r.user_id = u.user_id and r.parked)
+             from users u where u.user_id = any(%s)""",
+        (ids,),
+    ).fetchall()
+    counts = {user_id: (count, parked) for user_id, count, parked in state}
+    return {
+        user_id: Queue(user_id, held_by, reason, paused, *counts[user_id])
+        for user_id, held_by, reason, paused in locked
+    }
 
 
 def lock_requests(conn: Conn, request_ids: list[UUID]) -> dict[UUID, RequestRow]:

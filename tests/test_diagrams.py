@@ -218,7 +218,7 @@ def test_log_lines_exist(name: str) -> None:
 
 def test_the_process_diagram_covers_retries_dead_letters_holds_logs_and_metrics() -> None:
     text = text_of("process")
-    for needed in ("TransientError", "schedule_retry", "dead_lettered", "userq.requests.dlq", "halt", "park", "log “"):
+    for needed in ("TransientError", "retrying", "dead_lettered", "userq.requests.dlq", "halt", "park", "log “"):
         assert needed in text
     assert re.search(r"userq_worker_\w+", text)
 
