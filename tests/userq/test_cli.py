@@ -199,7 +199,12 @@ def test_watch_in_the_console_script_stops_cleanly_on_ctrl_c(stack: Stack, tmp_p
     request_id = userq("submit", "demo.echo", "--payload", '{"hello": "world"}').stdout.strip()
 
     script = Path(sys.executable).with_name("userq")
-    env = {**os.environ, "USERQ_URL": api, "USERQ_CREDENTIALS": str(userq.credentials)}
+    env = {
+        **os.environ,
+        "USERQ_URL": api,
+        "USERQ_CREDENTIALS": str(userq.credentials),
+        "PYTHONFAULTHANDLER": "1",  # a watch that does not stop dumps its threads' stacks on SIGABRT
+    }
     with subprocess.Popen(
         [script, "watch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
     ) as watch:  # closes the pipes
@@ -209,6 +214,11 @@ def test_watch_in_the_console_script_stops_cleanly_on_ctrl_c(stack: Stack, tmp_p
             time.sleep(0.5)
             watch.send_signal(signal.SIGINT)
             code = watch.wait(10)
+        except subprocess.TimeoutExpired:
+            watch.send_signal(signal.SIGABRT)
+            watch.wait(10)
+            stacks = watch.stderr.read() if watch.stderr else ""
+            pytest.fail(f"watch did not stop within 10 s of Ctrl-C; its stacks:\n{stacks}")
         finally:
             if watch.poll() is None:
                 watch.kill()
