@@ -1,4 +1,4 @@
-"""The open-loop HTTP load generator: asyncio and httpx, in one or more processes of its own.
+"""The open-loop HTTP load generator: asyncio and aiohttp, in one or more processes of its own.
 
 Open loop: request i is due at `start + i / rate` whatever happened to the ones before it, and its latency
 is measured from that due time, not from when it could be sent. A server that stalls therefore shows up
@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
-import httpx
+import aiohttp
 import orjson
 
 # slots of one child in the shared counters
@@ -192,31 +192,33 @@ async def _generate(shot: Shot, counters: SynchronizedArray[int], base: int) -> 
     body = orjson.dumps(shot.body)
     headers = [{"authorization": f"Bearer {u.token}", "content-type": "application/json"} for u in shot.users]
     slots = asyncio.Semaphore(shot.window)
-    limits = httpx.Limits(max_connections=shot.window, max_keepalive_connections=shot.window)
+    connector = aiohttp.TCPConnector(limit=shot.window)
+    timeout = aiohttp.ClientTimeout(total=shot.timeout_s)
     cpu_start = time.process_time()
-    async with httpx.AsyncClient(base_url=shot.url, limits=limits, timeout=shot.timeout_s) as client:
+    async with aiohttp.ClientSession(shot.url, connector=connector, timeout=timeout) as client:
 
         async def send(i: int, due: float) -> None:
             user = i % len(shot.users)
             sent = time.monotonic()
             try:
-                response = await client.post(shot.path, content=body, headers=headers[user])
-            except httpx.HTTPError:
+                async with client.post(shot.path, data=body, headers=headers[user]) as response:
+                    status, content = response.status, await response.read()
+            except (aiohttp.ClientError, TimeoutError):
                 outcome.errors += 1
                 counters[base + _FAILED] += 1
                 return
             finally:
                 slots.release()
             answered = time.monotonic()
-            if response.status_code == 202:
+            if status == 202:
                 outcome.accepted += 1
                 counters[base + _ACCEPTED] += 1
                 outcome.latencies_ms.append((answered - due) * 1000)
                 if shot.collect_ids:
-                    request_id = orjson.loads(response.content)["request_id"]
+                    request_id = orjson.loads(content)["request_id"]
                     outcome.answers[shot.users[user].user_id].append(Answer(request_id, sent, answered))
             else:
-                outcome.refused[response.status_code] = outcome.refused.get(response.status_code, 0) + 1
+                outcome.refused[status] = outcome.refused.get(status, 0) + 1
                 counters[base + _FAILED] += 1
 
         tasks = []

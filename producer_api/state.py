@@ -31,7 +31,8 @@ class AppState:
     limits: UserLimits
 
 
-def get_state(request: Request) -> AppState:
+async def get_state(request: Request) -> AppState:
+    # async on purpose: FastAPI runs a plain function dependency in its thread pool, on every request
     state: AppState = request.app.state.userq
     return state
 
