@@ -41,7 +41,7 @@ from userq.events import Event
 log = structlog.get_logger(__name__)
 
 _GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
-_GROUPS_IN_FLIGHT = 2  # transactions accepting groups at once, per API process
+_GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
 
 _VIEW = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
            completed_at, sequence, processed_seq"""
