@@ -23,6 +23,7 @@ from producer_api.services.admin import AdminService
 from producer_api.services.limits import SubmitLimits, UserLimits
 from producer_api.services.queues import QueueService
 from producer_api.services.requests import Limits, RequestService
+from producer_api.services.sessions import SessionRoles
 from producer_api.services.stream import EventHub, StreamLimits, Streams
 from producer_api.services.throttle import Limits as ThrottleLimits
 from producer_api.services.throttle import LoginThrottle
@@ -71,8 +72,10 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         queues = QueueService(pool, wakeups, settings.results_topic)
         admin = AdminService(pool, wakeups)
         hub = EventHub(settings.database_url)
+        roles = SessionRoles(pool)
         streams = Streams(
             pool,
+            roles,
             hub,
             StreamLimits(settings.stream_heartbeat_s, settings.max_streams_per_user, settings.stream_max_duration_s),
         )
@@ -89,7 +92,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         limits = UserLimits(
             pool, SubmitLimits(settings.submit_rate_per_s, settings.submit_burst, settings.max_pending_per_user)
         )
-        app.state.userq = AppState(settings, pool, producer, service, queues, streams, admin, logins, limits)
+        app.state.userq = AppState(settings, pool, producer, service, queues, streams, admin, logins, limits, roles)
         background = [asyncio.create_task(hub.run()), asyncio.create_task(janitor.run())]
         try:
             yield

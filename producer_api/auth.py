@@ -13,7 +13,6 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from producer_api.errors import ApiError, unauthorized
 from producer_api.security import InvalidToken, decode
-from producer_api.services import sessions
 from producer_api.state import State
 
 _bearer = HTTPBearer(auto_error=False, description="An access token from POST /v1/auth/token")
@@ -35,7 +34,7 @@ async def current_user(
         claims = decode(state.settings, credentials.credentials, "access")
     except InvalidToken:
         raise unauthorized() from None
-    role = await sessions.role_in_session(state.pool, claims.user_id, claims.session_id)
+    role = await state.roles.role(claims.user_id, claims.session_id)
     if role is None:  # logged out, session expired or revoked, user deleted
         raise unauthorized()
     structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))  # on the request's log lines

@@ -13,6 +13,7 @@ from producer_api.services.admin import AdminService
 from producer_api.services.limits import UserLimits
 from producer_api.services.queues import QueueService
 from producer_api.services.requests import RequestService
+from producer_api.services.sessions import SessionRoles
 from producer_api.services.stream import Streams
 from producer_api.services.throttle import LoginThrottle
 from producer_api.settings import ApiSettings
@@ -29,6 +30,7 @@ class AppState:
     admin: AdminService
     logins: LoginThrottle
     limits: UserLimits
+    roles: SessionRoles
 
 
 async def get_state(request: Request) -> AppState:

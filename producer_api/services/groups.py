@@ -9,6 +9,7 @@ gets the exception); a caller's items are never split across groups.
 from __future__ import annotations
 
 import asyncio
+import copy
 from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import Generic, TypeVar
@@ -56,13 +57,22 @@ class GroupCommit(Generic[T, R]):
             for _, future in group:
                 future.cancel()
             raise
-        except Exception as exc:  # every caller of the group learns of it
+        except Exception as exc:  # every caller of the group learns of it, each from an exception of its own
             for _, future in group:
                 if not future.done():
-                    future.set_exception(exc)
+                    future.set_exception(_own(exc))
         else:
             start = 0
             for items, future in group:
                 if not future.done():  # its caller may have gone away meanwhile
                     future.set_result(results[start : start + len(items)])
                 start += len(items)
+
+
+def _own(exc: Exception) -> Exception:
+    """A copy of `exc` for one caller, without its traceback and chain: those hold the frames of the
+    group's commit, and with them every item of the group, for as long as any caller keeps its error."""
+    try:
+        return copy.copy(exc)  # the type, arguments and attributes; not __traceback__, __cause__, __context__
+    except Exception:  # one that cannot be copied is shared after all
+        return exc

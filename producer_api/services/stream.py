@@ -29,7 +29,7 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.services import sessions
+from producer_api.services.sessions import SessionRoles
 from userq import events
 
 log = structlog.get_logger(__name__)
@@ -95,8 +95,9 @@ class EventHub:
 
 
 class Streams:
-    def __init__(self, pool: AsyncConnectionPool, hub: EventHub, limits: StreamLimits) -> None:
+    def __init__(self, pool: AsyncConnectionPool, roles: SessionRoles, hub: EventHub, limits: StreamLimits) -> None:
         self._pool = pool
+        self._roles = roles
         self._hub = hub
         self._limits = limits
 
@@ -130,7 +131,7 @@ class Streams:
             with self._hub.subscribe(user_id) as woken:
                 while time.monotonic() < deadline:
                     woken.clear()
-                    if await sessions.role_in_session(self._pool, user_id, session_id) is None:
+                    if await self._roles.role(user_id, session_id) is None:
                         return  # logged out, expired, revoked or deleted: the stream ends with the session
                     page = await self._read(user_id, after)
                     for event in page:

@@ -6,6 +6,7 @@ Every way a token is refused (expired, tampered, after logout, reused refresh to
 
 from __future__ import annotations
 
+import threading
 import time
 import uuid
 
@@ -135,3 +136,25 @@ def test_the_11th_wrong_password_in_a_window_gets_429_and_the_right_one_works_af
         assert http.post("/v1/auth/token", json=right).status_code == 429, "throttled is throttled"
         time.sleep(int(throttled.headers["Retry-After"]))
         assert http.post("/v1/auth/token", json=right).status_code == 200
+
+
+def test_concurrent_session_checks_answer_each_request_for_its_own_session(api: str, stack: Stack) -> None:
+    # the session checks of concurrent requests share a statement: each must still get its own answer
+    ended, kept = stack.client(api), stack.client(api)
+    ended_headers = dict(ended.http.headers)
+    assert ended.http.post("/v1/auth/logout").status_code == 204
+    start = threading.Barrier(40)
+    answers: list[tuple[str, int]] = []
+
+    def get(n: int) -> None:
+        who, headers = ("ended", ended_headers) if n % 2 else ("kept", dict(kept.http.headers))
+        with httpx.Client(base_url=api, headers=headers, timeout=30) as http:
+            start.wait()
+            answers.append((who, http.get("/v1/queue").status_code))
+
+    threads = [threading.Thread(target=get, args=(n,)) for n in range(40)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(answers) == sorted([("ended", 401)] * 20 + [("kept", 200)] * 20)
