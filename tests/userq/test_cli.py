@@ -206,7 +206,14 @@ def test_watch_in_the_console_script_stops_cleanly_on_ctrl_c(stack: Stack, tmp_p
         "PYTHONFAULTHANDLER": "1",  # a watch that does not stop dumps its threads' stacks on SIGABRT
     }
     with subprocess.Popen(
-        [script, "watch"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        [script, "watch"],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        # as from a terminal: a test run started in the background (`make test &`) passes SIGINT on ignored,
+        # and Python then leaves it ignored
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     ) as watch:  # closes the pipes
         try:
             assert watch.stdout is not None
