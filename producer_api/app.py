@@ -5,11 +5,13 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 import structlog
 from anyio import to_thread
 from confluent_kafka import KafkaException
 from fastapi import FastAPI
+from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api import errors, metrics, openapi
@@ -31,7 +33,7 @@ from producer_api.services.wakeups import Wakeups
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
 from stream_worker.handlers.registry import load, registry
-from userq.db import migrate
+from userq.db import migrate, use_orjson
 from userq.kafka import ensure_topics, producer_config
 
 log = structlog.get_logger(__name__)
@@ -54,6 +56,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             max_size=settings.db_pool_max,
             timeout=settings.db_pool_timeout_s,
             open=False,
+            configure=_configure,
         )
         await pool.open(wait=True)
         producer = AsyncProducer(
@@ -120,3 +123,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.add_middleware(Metrics)
     app.add_middleware(Tracing)  # outermost: every line logged for a request carries its trace id
     return app
+
+
+async def _configure(conn: AsyncConnection[Any]) -> None:
+    use_orjson(conn)  # the payloads and results of JSON columns
