@@ -15,6 +15,8 @@ due. For each user, under the lock of the user's queue row:
 When the batch holds requests of a concurrent type (handlers that wait on I/O), distinct users run side
 by side in lanes, each user's records in order, sharing the connection (`stream_worker.lanes`).
 
+The decisions are made on our copies of the locked rows (`stream_worker.rows`) and written back together,
+in a few set-based statements (`store.write`): a batch costs a handful of round trips, whatever its size.
 Every state change goes into the request log (`request_events`), numbered per user at the end.
 
 The caller commits offsets only after `process` returned (the transaction committed) and the outgoing
