@@ -367,7 +367,6 @@ class _Transaction:
                 offset=row.sequence,
             ):
                 self.execute(row)
-            queue = self.queues[user_id]
         if len(waiting) <= limit:
             queue.has_parked = False  # all ran (the last may hold the user, but is not parked)
         elif not queue.blocked:
