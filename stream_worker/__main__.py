@@ -13,6 +13,7 @@ from stream_worker.consumer import Worker
 from stream_worker.handlers.registry import load, registry
 from stream_worker.outcomes import RetryPolicy
 from stream_worker.processor import Policies, Processor, Topics
+from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
 from userq.db import migrate
 from userq.kafka import ensure_topics
@@ -25,13 +26,10 @@ def main() -> int:
     load(settings.handler_modules)
     migrate(settings.database_url)
     ensure_topics(settings)
+    retry = RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
     processor = Processor(
         registry,
-        Policies(
-            retry=RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s),
-            dead_letter=settings.dead_letter_policy,
-            drain_limit=settings.drain_limit,
-        ),
+        Policies(retry=retry, dead_letter=settings.dead_letter_policy, drain_limit=settings.drain_limit),
         Topics(
             requests=settings.requests_topic,
             retry=settings.retry_topic,
@@ -39,9 +37,9 @@ def main() -> int:
             dead_letters=settings.dlq_topic,
         ),
         actor=settings.worker_id,
-        concurrency=settings.max_concurrency_per_worker,
     )
-    worker = Worker(settings, processor)
+    runner = Runner(registry, retry, settings.dead_letter_policy, settings.handler_timeout_s, settings.handler_threads)
+    worker = Worker(settings, processor, runner)
     metrics.serve(settings, registry.names())
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

@@ -1,16 +1,21 @@
-"""The consumer loop: poll a batch, process it, deliver what it produced, then commit its offsets.
+"""The consumer loop: read records into lanes, record what the handlers did, commit offsets behind it.
 
-Checkpoint order (never another): PostgreSQL commit → outgoing records delivered → offsets committed
-synchronously. A batch is finished before the next poll, so when a rebalance revokes partitions (only
-inside a poll) nothing of theirs is in flight. When PostgreSQL or Kafka fails mid-batch the batch is
-rewound and read again after a pause; offsets never pass a record whose outcome is not recorded.
+The loop never waits on a handler. Records join their user's lane (`stream_worker.lanes`); a *tick*
+(`Processor.tick`, one short PostgreSQL transaction) walks the lanes with something new, records the
+outcomes that finished and claims what runs next; after its commit the runner (`stream_worker.runner`)
+gets the claimed chains, and the loop goes on reading. Checkpoint order (never another): PostgreSQL
+commit → outgoing records delivered → offsets committed synchronously. A partition's commit point is its
+oldest record not settled yet, so it never passes a request whose outcome is not recorded, however long
+a handler takes; a user with a slow handler keeps only its own lane waiting.
 
 The worker reads the requests topic and the retry topic in one group. Wake-ups from the retry topic wait
 in memory until due (`retry.Schedule`); their partition's commit point stays at the oldest one not done.
 
-A commit refused because the group is rebalancing is kept pending, not rewound: the outcomes are
-recorded, so the offsets are committed after the rebalance (or in the revoke callback, before the
-partition moves), and the next owner does not read the batch again.
+When PostgreSQL fails mid-tick the tick is rolled back and run again after a pause, with the outcomes
+the handlers came to kept in memory. A commit refused because the group is rebalancing is kept pending:
+the outcomes are recorded, so the offsets are committed after the rebalance (or in the revoke callback,
+before the partition moves). On a revoke, what finished is recorded first; the chains still running are
+given up and everything still in hand is read again from the commit points (their requests run again).
 """
 
 from __future__ import annotations
@@ -21,6 +26,7 @@ import signal
 import threading
 import time
 from typing import Any
+from uuid import UUID
 
 import orjson
 import psycopg
@@ -28,10 +34,13 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from stream_worker import metrics, outbox, store
-from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey, rewind_points
+from stream_worker.lanes import Lanes
+from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
 from stream_worker.retry import Schedule
+from stream_worker.rows import Clock
+from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
 from userq.db import use_orjson
 from userq.kafka import producer_config
@@ -40,6 +49,8 @@ log = structlog.get_logger(__name__)
 
 # A wake-up that PostgreSQL says is early waits at least this long (clocks of two machines may differ).
 _MIN_DEFER_S = 0.05
+# While chains run and nothing else is to do, the loop looks for finished outcomes this often.
+_OUTCOME_POLL_S = 0.002
 
 
 class DeliveryFailed(RuntimeError):
@@ -47,15 +58,20 @@ class DeliveryFailed(RuntimeError):
 
 
 class Worker:
-    def __init__(self, settings: WorkerSettings, processor: Processor) -> None:
+    def __init__(self, settings: WorkerSettings, processor: Processor, runner: Runner) -> None:
         self._settings = settings
         self._processor = processor
+        self._runner = runner
         self._stopping = threading.Event()
         self._conn: psycopg.Connection[Any] | None = None
+        self._clock: Clock | None = None
         self._tracker = OffsetTracker()
         self._schedule: Schedule[Inbound] = Schedule()
+        self._lanes = Lanes(settings.lane_max_records, settings.tick_max_rows)
         self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
         self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
+        self._paused = False
+        self._read_again_needed = False
         self._db_commits = 0
         self._next_sweep = 0.0
         self._consumer = Consumer(
@@ -77,7 +93,8 @@ class Worker:
         self._producer = Producer(producer_config(settings, f"{settings.worker_id}-out"))
 
     def stop(self) -> None:
-        """Ask the loop to finish the batch in hand, commit it and leave the group."""
+        """Ask the loop to stop reading, finish what it has in hand (within SHUTDOWN_GRACE_S), commit it
+        and leave the group."""
         self._stopping.set()
 
     def run(self) -> None:
@@ -86,23 +103,42 @@ class Worker:
         log.info("worker started", group=self._settings.group_id, topics=topics)
         try:
             while not self._stopping.is_set():
-                messages = self._poll()
-                self._commit_pending()
-                batch = self._take(messages)
-                if batch:
-                    self._checkpoint(batch)
-                self._flow_control()
-                self._sweep_outbox()
+                self._step()
+            self._finish()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once, not after a timeout
             self._producer.flush(self._settings.delivery_timeout_s)
             self._drop_connection()
-            self._processor.close()
+            self._runner.close()
             log.info("worker stopped")
 
+    def _step(self) -> None:
+        """One turn of the loop: read, collect outcomes, tick when there is something to record."""
+        messages = self._poll()
+        if self._read_again_needed:
+            self._read_again()
+            messages = []  # the seek goes back to before them: they come again
+        self._commit_pending()
+        self._admit(messages)
+        for done in self._runner.take():
+            self._lanes.finished(done)
+        if self._lanes.dirty():
+            self._tick()
+        self._flow_control()
+        self._sweep_outbox()
+
+    def _finish(self) -> None:
+        """SIGTERM: read nothing more; record what the lanes hold until they are empty or time is up."""
+        self._consumer.pause(self._consumer.assignment())
+        deadline = time.monotonic() + self._settings.shutdown_grace_s
+        while (len(self._lanes) or self._lanes.running) and time.monotonic() < deadline:
+            self._step()
+        if len(self._lanes):
+            log.warning("stopping with records in hand; the next owner reads them again", records=len(self._lanes))
+
     def _poll(self) -> list[Message]:
-        """Wait for the first record, then take what else is already fetched: batches without waiting for
-        them to fill (`consume(n, timeout)` waits the whole timeout when fewer than n records come)."""
+        """Wait for the first record (not at all when a tick is due), then take what else is already
+        fetched: batches without waiting for them to fill."""
         first = self._consumer.poll(self._poll_timeout())
         if first is None:
             return []
@@ -110,14 +146,15 @@ class Worker:
         return [first, *self._consumer.consume(more, 0)] if more else [first]
 
     def _poll_timeout(self) -> float:
+        if self._lanes.dirty() or self._runner.has_finished():
+            return 0.0
+        wait = _OUTCOME_POLL_S if self._lanes.running else self._settings.poll_timeout_s
         due = self._schedule.next_due()
-        if due is None:
-            return self._settings.poll_timeout_s
-        return min(self._settings.poll_timeout_s, max(0.0, due - time.time()))
+        return wait if due is None else min(wait, max(0.0, due - time.time()))
 
-    def _take(self, messages: list[Message]) -> list[Inbound]:
-        """New records in partition order, then the wake-ups whose time has come."""
-        batch = []
+    def _admit(self, messages: list[Message]) -> None:
+        """New records into their users' lanes (wake-ups not due yet into the schedule), then the wake-ups
+        whose time has come."""
         now = time.time()
         assigned = self._assigned() if messages else set()
         for message in messages:
@@ -130,43 +167,75 @@ class Worker:
             if item.wakeup is not None and item.wakeup.due_at.timestamp() > now:
                 self._schedule.add(item.wakeup.due_at.timestamp(), item.position, item)
             else:
-                batch.append(item)
-        room = self._settings.batch_max_records - len(batch)
-        return batch + (self._schedule.pop_due(now, room) if room > 0 else [])
+                self._lanes.add(_lane_of(item), item)
+        for item in self._schedule.pop_due(now, self._settings.batch_max_records):
+            self._lanes.add(_lane_of(item), item)
 
-    def _checkpoint(self, batch: list[Inbound]) -> None:
-        partitions = {item.position.key for item in batch}
+    def _tick(self) -> None:
+        """Record what the dirty lanes have to show in one transaction; then deliver, start the chains it
+        claimed and commit the offsets it settled."""
+        walks = list(self._lanes.walks())
+        partitions = {item.position.key for _, walk, _, _ in walks for item in (*walk.items, *walk.overflow)}
+        outcomes = {key: done for _, _, lane_outcomes, _ in walks for key, done in lane_outcomes.items()}
+        unchecked = [item for _, _, _, fresh in walks for item in fresh]
         try:
             conn = self._connection()
+            assert self._clock is not None
             self._claim(conn, partitions)
             with metrics.BATCH_SECONDS.time():
-                processed = self._processor.process(conn, batch, {key: self._epochs[key] for key in partitions})
-            self._after_db_commit()
-            self._deliver(processed.outgoing)
-            outbox.delete(conn, processed.outbox_ids)
+                processed = self._processor.tick(
+                    conn,
+                    [walk for _, walk, _, _ in walks],
+                    outcomes,
+                    {key: self._epochs[key] for key in partitions},
+                    self._clock,
+                    [item.record for item in unchecked if item.record and item.wakeup is None],
+                )
         except store.Fenced as exc:
             metrics.BATCH_FAILURES.labels("fenced").inc()
             log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
-            self._read_again(partitions)
+            self._read_again_needed = True
             return
-        except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
+        except INFRASTRUCTURE_ERRORS as exc:
             metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
-            log.warning("batch failed, will run it again", error=str(exc), records=len(batch))
+            log.warning("recording failed, will try again", error=str(exc), lanes=len(walks))
             self._drop_connection()
-            self._again(batch)
             self._stopping.wait(self._settings.infra_backoff_s)
             return
-        deferred = {item.position for item, _ in processed.deferred}
-        for item in batch:
-            if item.position not in deferred:
+        self._after_db_commit()
+        self._publish(conn, processed.outgoing, processed.outbox_ids)
+        used = set(processed.used)
+        deferred = {item.position: due for item, due in processed.deferred}
+        chains = []
+        settled: list[Inbound] = []
+        for key, walk, _, fresh in walks:
+            settled += walk.items[: walk.settled] + walk.parked
+            chain = self._lanes.settle(key, walk, used, fresh)
+            if chain is not None:
+                chains.append((chain, walk.chain))
+        self._runner.submit(chains)
+        for item in settled:
+            due = deferred.get(item.position)
+            if due is None:
                 self._tracker.done(item.position)
-        for item, due in processed.deferred:
-            self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
+            else:
+                self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
         metrics.record(processed)
-        metrics.batch_done(batch)
+        metrics.batch_done(settled)
         self._pending.update(self._tracker.commit_points(partitions))
         with metrics.COMMIT_SECONDS.time():
             self._commit_pending()
+
+    def _publish(self, conn: psycopg.Connection[Any], outgoing: list[Outgoing], outbox_ids: list[int]) -> None:
+        """Deliver what a tick wrote to the outbox and delete its rows; when the broker fails, the rows
+        stay: the user's next tick, or the sweep, publishes them (before anything newer of that user)."""
+        try:
+            self._deliver(outgoing)
+            outbox.delete(conn, outbox_ids)
+        except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
+            metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
+            log.warning("publishing failed; the outbox keeps the records", error=str(exc), records=len(outgoing))
+            self._stopping.wait(self._settings.infra_backoff_s)
 
     def _sweep_outbox(self) -> None:
         """Now and then, publish what dead workers left in the outbox for users nobody touches since."""
@@ -199,31 +268,21 @@ class Worker:
                 if lag is not None and (topic, int(partition)) in assigned:
                     metrics.LAG.labels(topic, partition).set(lag)
 
-    def _again(self, batch: list[Inbound]) -> None:
-        """Run the batch again after the pause: records of the retry topic (wake-ups, and unreadable ones)
-        from memory; records of the requests topic by reading them again from the batch's first offset."""
-        retry_at = time.time() + self._settings.infra_backoff_s
-        fresh = []
-        for item in batch:
-            if item.position.topic == self._settings.retry_topic:
-                self._schedule.add(retry_at, item.position, item)
-            else:
-                fresh.append(item.position)
+    def _read_again(self) -> None:
+        """Drop all we hold (lanes, chains, wake-ups) and read every partition we still own again from its
+        commit point (the oldest record not settled): after a fence or a revoke, nothing is half-known."""
+        self._read_again_needed = False
+        self._runner.cancel_all()
+        self._lanes.clear()
+        self._commit_pending()
         assigned = self._assigned()
-        for (topic, partition), offset in rewind_points(fresh).items():
-            self._tracker.forget([(topic, partition)])
-            if (topic, partition) in assigned:
-                self._consumer.seek(TopicPartition(topic, partition, offset))
-
-    def _read_again(self, partitions: set[TopicPartitionKey]) -> None:
-        """Drop all we hold of these partitions and, where the group still gives them to us, read them
-        again from their commit point (the oldest record not done, wake-ups waiting in memory included)."""
-        points = self._tracker.commit_points(partitions)
-        self._forget(partitions)
-        assigned = self._assigned()
+        points = self._tracker.commit_points(assigned)
+        self._forget(set(self._epochs) | assigned)
         for (topic, partition), offset in points.items():
-            if (topic, partition) in assigned:
+            try:
                 self._consumer.seek(TopicPartition(topic, partition, offset))
+            except KafkaException as exc:  # not fetching yet: it starts from the committed offset anyway
+                log.info("seek skipped", topic=topic, partition=partition, reason=str(exc))
 
     def _assigned(self) -> set[TopicPartitionKey]:
         return {(tp.topic, tp.partition) for tp in self._consumer.assignment()}
@@ -284,11 +343,20 @@ class Worker:
                 log.info("commit deferred", reason=str(tp.error), partition=tp.partition)
 
     def _flow_control(self) -> None:
-        """Stop reading wake-ups while too many wait in memory; the schedule's size stays bounded."""
+        """Bounded memory: stop reading new records while the lanes hold MAX_IN_FLIGHT_RECORDS, and wake-ups
+        while MAX_SCHEDULED_WAKEUPS wait in memory; read again below half of each."""
         metrics.SCHEDULED.set(len(self._schedule))
-        retry_partitions = [tp for tp in self._consumer.assignment() if tp.topic == self._settings.retry_topic]
-        if not retry_partitions:
+        metrics.IN_FLIGHT.set(len(self._lanes))
+        if self._stopping.is_set():
             return
+        full = len(self._lanes) >= self._settings.max_in_flight_records
+        if full != self._paused and (full or len(self._lanes) < self._settings.max_in_flight_records // 2):
+            self._paused = full
+            (self._consumer.pause if full else self._consumer.resume)(self._consumer.assignment())
+            log.info("reading paused: the lanes are full" if full else "reading resumed", records=len(self._lanes))
+        if self._paused:
+            return
+        retry_partitions = [tp for tp in self._consumer.assignment() if tp.topic == self._settings.retry_topic]
         if len(self._schedule) >= self._settings.max_scheduled_wakeups:
             self._consumer.pause(retry_partitions)
         elif len(self._schedule) < self._settings.max_scheduled_wakeups // 2:
@@ -306,6 +374,7 @@ class Worker:
                 options=f"-c idle_in_transaction_session_timeout={timeout_ms}",
             )
             use_orjson(self._conn)
+            self._clock = Clock(store.now(self._conn))
         return self._conn
 
     def _drop_connection(self) -> None:
@@ -337,21 +406,29 @@ class Worker:
 
     def _on_assign(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         metrics.REBALANCES.labels("assigned").inc(len(partitions))
+        if self._paused or self._stopping.is_set():
+            self._consumer.pause(partitions)
         log.info("partitions assigned", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        # Callbacks run only inside a poll, between batches: nothing of these partitions is in flight,
-        # but a commit that a rebalance refused may be pending. This is its last chance.
+        # Callbacks run only inside a poll. Record what the handlers finished, then commit: a commit that a
+        # rebalance refused may be pending, and this is its last chance. What is still running is given up.
         revoked = {(p.topic, p.partition) for p in partitions}
         metrics.REBALANCES.labels("revoked").inc(len(partitions))
+        for done in self._runner.take():
+            self._lanes.finished(done)
+        if self._lanes.dirty():
+            self._tick()
         self._commit_pending(only=revoked)
         self._forget(revoked)
+        self._read_again_needed = True
         log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another worker owns them already: it reads our uncommitted records again, harmlessly.
         metrics.REBALANCES.labels("lost").inc(len(partitions))
         self._forget({(p.topic, p.partition) for p in partitions})
+        self._read_again_needed = True
         log.warning("partitions lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
@@ -364,6 +441,11 @@ class Worker:
         for topic, partition in partitions:
             with contextlib.suppress(KeyError):
                 metrics.LAG.remove(topic, str(partition))
+
+
+def _lane_of(item: Inbound) -> UUID | None:
+    """A record's lane: its user's (unreadable records share a lane of their own)."""
+    return item.record.user_id if item.record else None
 
 
 def _lag(figures: dict[str, int]) -> int | None:

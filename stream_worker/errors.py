@@ -19,6 +19,5 @@ class PermanentError(HandlerError):
     """Will fail the same way every time: the request is dead-lettered at once."""
 
 
-class NoDatabase(PermanentError):
-    """A handler registered with `concurrent=True` used `ctx.db`: other users' requests hold the
-    connection while it runs. Register it without `concurrent=True` to write effects."""
+class HandlerTimeout(TransientError):
+    """The attempt ran past its type's timeout; it is retried like any transient failure."""

@@ -1,88 +1,121 @@
-"""Key-level concurrency inside one batch: distinct users side by side, each user strictly in order.
+"""The worker's lanes (pure, no I/O): one per user with records in hand, oldest first.
 
-A batch runs in one PostgreSQL transaction on one connection. Its records are split into lanes, one per
-user, each run in order by a thread of a bounded pool (`MAX_CONCURRENCY_PER_WORKER`). Only one lane uses
-the connection at a time: a lane holds the baton while it decides and writes, and lets go of it only
-while it waits for a handler registered with `concurrent=True` (one that waits on I/O and never touches
-`ctx.db`). So up to that many users' handlers wait at once, while one user's requests never overlap: they
-are one lane. The transaction commits, and the offsets move, only once every lane has finished.
+A record joins its user's lane when it is read and leaves it once a tick has settled it (its offset may
+then be committed). A lane is *dirty* when something new is there for a tick to record: a record that
+arrived, an outcome that finished, a chain that ended. While a chain of a lane is with the runner the
+tick claims nothing new for it; what the chain finishes is recorded as it comes.
+
+Bounds: a lane longer than `lane_max` has its newest records parked in PostgreSQL by the next tick (their
+offsets move on; the user's drain runs them later, in order), so one user with a slow handler and a long
+backlog holds `lane_max` records in memory, not the backlog. A tick reads `tick_max_rows` rows at most.
 """
 
 from __future__ import annotations
 
-import contextvars
-import threading
-from collections.abc import Callable, Hashable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor, wait
-from contextlib import contextmanager
-from typing import TypeVar
+from collections.abc import Hashable, Iterator
+from dataclasses import dataclass, field
+from uuid import UUID
 
-import structlog
+from stream_worker.ordering import Position
+from stream_worker.processor import Inbound, Walk
+from stream_worker.runner import Finished
 
-T = TypeVar("T")
-log = structlog.get_logger(__name__)
+LaneKey = Hashable  # a user's id; unreadable records share a lane of their own (None)
+OutcomeKey = tuple[UUID, int]  # (request_id, attempt)
+
+
+@dataclass
+class Lane:
+    items: list[Inbound] = field(default_factory=list)
+    outcomes: dict[OutcomeKey, Finished] = field(default_factory=dict)  # finished, not recorded yet
+    chain: int | None = None  # the chain with the runner
+    checked: set[Position] = field(default_factory=set)  # items whose rows a tick has read
+    dirty: bool = True
 
 
 class Lanes:
-    def __init__(self, width: int) -> None:
-        self._pool = ThreadPoolExecutor(width, thread_name_prefix="lane") if width > 1 else None
-        self._baton = threading.Lock()
-        self._local = threading.local()
+    def __init__(self, lane_max: int, tick_max_rows: int) -> None:
+        self._lane_max = lane_max
+        self._tick_max_rows = tick_max_rows
+        self._lanes: dict[LaneKey, Lane] = {}
+        self._chains: dict[int, LaneKey] = {}
+        self._next_chain = 0
+        self._records = 0
 
-    def run(
-        self, items: Sequence[T], lane_of: Callable[[T], Hashable], step: Callable[[T], None], side_by_side: bool
-    ) -> None:
-        """`step` every item. Side by side (when asked, and wider than one): one lane per `lane_of`, each in
-        the order of `items`; the first failure stops every lane at its next item and is raised. Else all
-        items in their order, on this thread."""
-        lanes: dict[Hashable, list[T]] = {}
-        for item in items:
-            lanes.setdefault(lane_of(item), []).append(item)
-        if self._pool is None or not side_by_side or len(lanes) < 2:
-            for item in items:
-                step(item)
+    def __len__(self) -> int:
+        """Records in all lanes."""
+        return self._records
+
+    @property
+    def running(self) -> int:
+        """Chains with the runner."""
+        return len(self._chains)
+
+    def dirty(self) -> bool:
+        return any(lane.dirty for lane in self._lanes.values())
+
+    def add(self, key: LaneKey, item: Inbound) -> None:
+        lane = self._lanes.setdefault(key, Lane())
+        lane.items.append(item)
+        lane.dirty = True
+        self._records += 1
+
+    def finished(self, done: Finished) -> None:
+        """An outcome from the runner; one of a chain that is no longer ours is dropped."""
+        key = self._chains.get(done.chain)
+        if key is None:
             return
-        failures: list[BaseException] = []  # in the order they happened (each under the baton)
-        stopping = threading.Event()
+        lane = self._lanes[key]
+        lane.outcomes[(done.request_id, done.attempt)] = done
+        lane.dirty = True
+        if done.last:
+            del self._chains[done.chain]
+            lane.chain = None
 
-        def run_lane(lane: Sequence[T]) -> None:
-            with self._baton:
-                self._local.in_lane = True
-                try:
-                    for item in lane:
-                        if stopping.is_set():
-                            return
-                        step(item)
-                except BaseException as exc:
-                    failures.append(exc)
-                    stopping.set()
-                finally:
-                    self._local.in_lane = False
+    def walks(self) -> Iterator[tuple[LaneKey, Walk, dict[OutcomeKey, Finished], list[Inbound]]]:
+        """The dirty lanes for one tick, each as a walk of its head, with its outcomes and the items whose
+        rows are read for the first time; `tick_max_rows` rows in all at most (at least one lane)."""
+        rows = 0
+        for key, lane in self._lanes.items():
+            if not lane.dirty:
+                continue
+            running = lane.chain is not None
+            head = len(lane.outcomes) + 1 + (0 if running else self._lane_max)
+            overflow = [item for item in lane.items[self._lane_max :] if item.wakeup is None] if running else []
+            walk = Walk(lane.items[:head], running, overflow)
+            read = [*walk.items, *overflow]
+            if rows and rows + len(read) > self._tick_max_rows:
+                return
+            rows += len(read)
+            unchecked = [item for item in read if item.position not in lane.checked]
+            yield key, walk, lane.outcomes, unchecked
 
-        futures = [self._pool.submit(contextvars.copy_context().run, run_lane, lane) for lane in lanes.values()]
-        try:
-            wait(futures)
-        except BaseException:  # the caller's transaction must not end while a lane still uses it
-            stopping.set()
-            wait(futures)
-            raise
-        if failures:
-            for later in failures[1:]:
-                log.warning("another lane of the failed batch failed too", error=repr(later))
-            raise failures[0]
+    def settle(self, key: LaneKey, walk: Walk, used: set[OutcomeKey], checked: list[Inbound]) -> int | None:
+        """What a committed tick made of a lane: its settled items leave, its recorded outcomes are gone,
+        and a new chain gets an id (returned) when the walk claimed one."""
+        lane = self._lanes[key]
+        lane.checked.update(item.position for item in checked)
+        gone = lane.items[: walk.settled]
+        parked = {item.position for item in walk.parked}
+        lane.items = [item for item in lane.items[walk.settled :] if item.position not in parked]
+        self._records -= len(gone) + len(parked)
+        lane.checked -= {item.position for item in gone} | parked
+        for outcome in used & lane.outcomes.keys():
+            del lane.outcomes[outcome]
+        # walked up to where it must wait; dirty again only when the walk stopped at the bound of its head
+        lane.dirty = walk.settled == len(walk.items) and len(lane.items) > 0 and not walk.chain
+        chain = None
+        if walk.chain:
+            chain = self._next_chain
+            self._next_chain += 1
+            lane.chain = chain
+            self._chains[chain] = key
+        if not lane.items and lane.chain is None:
+            del self._lanes[key]
+        return chain
 
-    def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True)
-
-    @contextmanager
-    def waiting(self) -> Iterator[None]:
-        """Around a concurrent handler: other lanes use the connection meanwhile."""
-        if not getattr(self._local, "in_lane", False):
-            yield
-            return
-        self._baton.release()
-        try:
-            yield
-        finally:
-            self._baton.acquire()
+    def clear(self) -> None:
+        """Forget every lane and chain (the partitions are read again from their commit points)."""
+        self._lanes.clear()
+        self._chains.clear()
+        self._records = 0

@@ -56,6 +56,7 @@ END_TO_END_SECONDS = Histogram(
 )
 BATCH_FAILURES = Counter("userq_worker_batch_failures_total", "Batches rolled back and run again", ["reason"])
 REBALANCES = Counter("userq_worker_rebalances_total", "Partitions assigned, revoked or lost", ["event"])
+IN_FLIGHT = Gauge("userq_worker_records_in_hand", "Records read and not settled yet, in the users' lanes")
 SCHEDULED = Gauge("userq_worker_scheduled_wakeups", "Wake-ups waiting in memory for their due time")
 LAG = Gauge("userq_worker_consumer_lag", "High watermark minus the committed offset", ["topic", "partition"])
 

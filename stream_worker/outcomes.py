@@ -18,6 +18,10 @@ class RetryPolicy:
     base_delay: float
     max_delay: float
 
+    def for_type(self, max_attempts: int | None) -> RetryPolicy:
+        """This policy with a request type's own `max_attempts`, when it has one."""
+        return self if max_attempts is None else RetryPolicy(max_attempts, self.base_delay, self.max_delay)
+
     def backoff(self, attempt: int, rand: Callable[[], float] = random.random) -> float:
         """Exponential backoff with equal jitter: half the step is fixed, half random, capped."""
         step = min(self.max_delay, self.base_delay * 2 ** (attempt - 1))

@@ -1,62 +1,56 @@
-"""Runs one batch against PostgreSQL: every outcome, and every handler's effect, in one transaction.
+"""Records outcomes: one short transaction (a *tick*) for whatever the worker's users have to show.
 
-A batch holds records of the requests topic (new requests) and wake-ups from the retry topic that are
-due. For each user, under the lock of the user's queue row:
+Handlers never run here (they run in `stream_worker.runner`, outside any transaction). A tick takes the
+lanes that have something new (records that arrived, outcomes that finished), locks their users' queue
+rows and their requests' rows, and walks each lane in order, as the user's queue allows:
 
 - a new request runs when nothing of the user's is held or parked, and is parked otherwise (it waits in
-  PostgreSQL; its offset is committed with the batch, so other users on the partition move on);
+  PostgreSQL; its offset can be committed, so other users on the partition move on);
+- to *run* a request is to record the outcome its handler came to. When it has none yet, the tick
+  claims it (`processing`) and the walk of that lane stops there: after the commit the request and the
+  user's next ones in the lane go to the runner as a *chain*, and the next tick records what they did;
 - a transient failure makes the request `retrying`, holds the user, and publishes a wake-up on the
   retry topic for its due time;
 - when the hold lifts (the retry succeeded, or was dead-lettered under the 'continue' policy) the user's
   parked requests run, in order, before anything newer of theirs;
 - a dead letter under the 'halt' policy keeps the user held until an operator acts;
-- a paused queue starts nothing (new requests park, a due retry waits); its resume wakes it up.
+- a paused queue starts nothing (new requests park, a due retry waits); its resume wakes it up. A request
+  whose handler already ran when the pause came is recorded.
 
-When the batch holds requests of a concurrent type (handlers that wait on I/O), distinct users run side
-by side in lanes, each user's records in order, sharing the connection (`stream_worker.lanes`).
+A type's database step runs here, in a savepoint of the tick, with the handler's result: its writes
+commit with the request's terminal state, once, however often the handler ran.
 
 The decisions are made on our copies of the locked rows (`stream_worker.rows`) and written back together,
-in a few set-based statements (`store.write`): a batch costs a handful of round trips, whatever its size.
+in a few set-based statements (`store.write`): a tick costs a handful of round trips, whatever its size.
 Every state change goes into the request log (`request_events`), numbered per user at the end.
 
-The caller commits offsets only after `process` returned (the transaction committed) and the outgoing
-records it returned are delivered. Replaying a batch is harmless: a terminal request is not run again,
-only announced again; a stale wake-up finds nothing to do.
+The caller commits offsets only after the tick committed and the outgoing records it returned are
+delivered. Replaying a record is harmless: a terminal request is not run again, only announced again; a
+stale wake-up finds nothing to do; a request claimed by a worker that died runs again.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from contextlib import ExitStack
+from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, cast
+from typing import Any
 from uuid import UUID
 
 import orjson
 import psycopg
 import structlog
-from pydantic import ValidationError
 
 from schemas import records as wire
 from schemas.lifecycle import Status, transition
 from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
 from stream_worker import outbox, store
-from stream_worker.handlers.registry import (
-    NO_DATABASE,
-    Context,
-    DeadLetterPolicy,
-    Registry,
-    RequestType,
-    UnknownType,
-    describe,
-)
-from stream_worker.lanes import Lanes
-from stream_worker.metrics import HANDLER_SECONDS
+from stream_worker.handlers.registry import DeadLetterPolicy, RecordContext, Registry, RequestType
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
 from stream_worker.rows import Clock, HoldReason, Queue, RequestRow, finished, retrying
+from stream_worker.runner import Attempt, Finished
 from userq.events import Event
 
 log = structlog.get_logger(__name__)
@@ -98,10 +92,23 @@ class Policies:
 
 
 @dataclass
+class Walk:
+    """One user's lane as a tick sees it, and what the tick made of it."""
+
+    items: list[Inbound]  # the head of the lane, in order: walked until one must wait
+    running: bool  # a chain of this lane is with the runner: the walk claims nothing new
+    overflow: list[Inbound] = field(default_factory=list)  # records beyond the lane's bound: to park
+    settled: int = 0  # items of the head that are done with (their offsets may be committed)
+    parked: list[Inbound] = field(default_factory=list)  # of `overflow`: parked, done with
+    chain: list[Attempt] = field(default_factory=list)  # claimed: to run, in order, after the commit
+
+
+@dataclass
 class Processed:
     outgoing: list[Outgoing] = field(default_factory=list)  # in the order to deliver them
     outbox_ids: list[int] = field(default_factory=list)  # their rows, to delete once delivered
     deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
+    used: list[tuple[UUID, int]] = field(default_factory=list)  # outcomes recorded (request, attempt)
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (request type, outcome) for metrics
     end_to_end: list[tuple[str, float]] = field(default_factory=list)  # (request type, seconds to terminal)
     dead_letters: list[tuple[str, str]] = field(default_factory=list)  # (request type, cause) for metrics
@@ -109,57 +116,51 @@ class Processed:
 
 
 class Processor:
-    def __init__(
-        self, registry: Registry, policies: Policies, topics: Topics, actor: str, concurrency: int = 1
-    ) -> None:
+    def __init__(self, registry: Registry, policies: Policies, topics: Topics, actor: str) -> None:
         self._registry = registry
         self.policies = policies
         self.topics = topics
         self.actor = actor  # who made the transitions, in the request log: the worker's id
-        self.lanes = Lanes(concurrency)  # distinct users' concurrent handlers side by side
 
-    def process(self, conn: store.Conn, batch: list[Inbound], epochs: dict[TopicPartitionKey, int]) -> Processed:
-        """Record the outcome of every record in `batch`, in order; return what to publish and defer."""
+    def tick(
+        self,
+        conn: store.Conn,
+        walks: list[Walk],
+        outcomes: Mapping[tuple[UUID, int], Finished],
+        epochs: dict[TopicPartitionKey, int],
+        clock: Clock,
+        unchecked: list[RequestRecord],
+    ) -> Processed:
+        """Walk these lanes with the outcomes that finished, in one transaction; what to publish and defer.
+
+        `unchecked`: records whose rows are read for the first time (see `store.wait_for_acceptance`).
+        """
         with conn.transaction():
             if epochs:
                 store.check_epochs(conn, epochs)
-            fresh = [item.record for item in batch if item.record is not None and item.wakeup is None]
-            if fresh:
-                store.wait_for_acceptance(conn, fresh)
-            records = [item.record for item in batch if item.record is not None]
+            if unchecked:
+                store.wait_for_acceptance(conn, unchecked)
+            records = [item.record for walk in walks for item in (*walk.items, *walk.overflow) if item.record]
             queues = store.lock_queues(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
             rows = store.lock_requests(conn, [r.request_id for r in records])
-            unit = _Transaction(self, conn, queues, rows, Clock(store.now(conn)))
-            self.lanes.run(batch, _user_of, unit.handle, side_by_side=self._has_concurrent_type(batch))
+            unit = _Transaction(self, conn, queues, rows, clock, outcomes)
+            for walk in walks:
+                unit.walk(walk)
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
-            with conn.pipeline():  # the batch's writes in one round trip
+            with conn.pipeline():  # the tick's writes in one round trip
                 unit.write()
                 unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
                 store.record_events(conn, unit.events, self.actor)
         return unit.processed
-
-    def _has_concurrent_type(self, batch: list[Inbound]) -> bool:
-        """Whether any record of the batch is of a concurrent type (worth running users side by side)."""
-        for item in batch:
-            request_type = self.request_type(item.record.type) if item.record else None
-            if request_type is not None and request_type.concurrent:
-                return True
-        return False
-
-    def close(self) -> None:
-        self.lanes.close()
 
     def type_label(self, name: str) -> str:
         """`name` when it is a registered type; a bounded label for anything a raw record may carry."""
         return name if self.request_type(name) is not None else "unregistered"
 
     def request_type(self, name: str) -> RequestType[Any] | None:
-        try:
-            return self._registry.get(name)
-        except UnknownType:
-            return None
+        return self._registry.find(name)
 
     def announcements(self, row: RequestRow) -> list[Outgoing]:
         """The result event of a terminal request, and its dead letter when it has one."""
@@ -254,12 +255,20 @@ class Processor:
         )
 
 
+class _Run(Exception):
+    """Raised inside a walk: `rows[0]` must run and has no outcome yet; the lane waits here.
+    `rows` may go on with the user's next requests that could follow it (parked ones, in order)."""
+
+    def __init__(self, rows: list[RequestRow]) -> None:
+        self.rows = rows
+
+
 class _Transaction:
-    """The decisions of one batch transaction, on the queue and request rows it has locked.
+    """The decisions of one tick, on the queue and request rows it has locked.
 
     Decisions are made on our copies of the rows (locked: nothing else changes them now) and written back
-    together (`write`): before anything reads them from PostgreSQL again (parked requests, a handler's
-    `ctx.db`), and at the end. So a batch of requests that simply succeed costs a handful of statements,
+    together (`write`): before anything reads them from PostgreSQL again (parked requests, a database
+    step), and at the end. So a tick of requests that simply succeed costs a handful of statements,
     whatever its size.
     """
 
@@ -270,16 +279,76 @@ class _Transaction:
         queues: dict[UUID, Queue],
         rows: dict[UUID, RequestRow],
         clock: Clock,
+        outcomes: Mapping[tuple[UUID, int], Finished],
     ) -> None:
         self.p = processor
         self.conn = conn
         self.queues = queues
         self.rows = rows
         self.clock = clock
+        self.outcomes = outcomes
         self.processed = Processed()
         self.events: list[Event] = []  # the request log of this transaction, in order
         self.changed: dict[UUID, RequestRow] = {}  # rows not written yet
         self.changed_queues: dict[UUID, Queue] = {}
+
+    def walk(self, walk: Walk) -> None:
+        """Settle the lane's items in order until one must wait for a handler; claim that one (and the
+        user's requests that may follow it) unless a chain of the lane is still running."""
+        for n, item in enumerate(walk.items):
+            try:
+                self.handle(item)
+            except _Run as run:
+                if not walk.running:
+                    rows = run.rows
+                    if len(rows) == 1 and item.wakeup is None and rows[0].request_id == _request_of(item):
+                        rows = [*rows, *self.followers(rows[0].user_id, walk.items[n + 1 :])]
+                    walk.chain = self.claim(rows)
+                break
+            walk.settled += 1
+        for item in walk.overflow:
+            if self.park_overflow(item):
+                walk.parked.append(item)
+
+    def followers(self, user_id: UUID, items: list[Inbound]) -> list[RequestRow]:
+        """The new requests right behind a claimed one that may run after it without another look at the
+        database: queued, not parked, while the user's queue is neither blocked nor has parked requests."""
+        queue = self.queues[user_id]
+        out: list[RequestRow] = []
+        for item in items:
+            row = self.rows.get(item.record.request_id) if item.record and item.wakeup is None else None
+            if queue.blocked or queue.has_parked or row is None or row.user_id != user_id:
+                break
+            if row.status is not Status.QUEUED or row.parked:
+                break
+            out.append(row)
+        return out
+
+    def claim(self, rows: list[RequestRow]) -> list[Attempt]:
+        """Mark the first of `rows` as running (`processing`); the attempts of all, for the runner."""
+        first = rows[0]
+        if first.status is not Status.PROCESSING:
+            now = self.clock.now()
+            status = transition(first.status, Status.PROCESSING)
+            self.save(replace(first, status=status, started_at=first.started_at or now))
+            self.events.append(Event(first.user_id, first.request_id, Status.PROCESSING, first.attempts + 1, now))
+        return [
+            Attempt(r.request_id, r.user_id, r.type, r.payload, r.attempts + 1, r.attempts_before_redrive) for r in rows
+        ]
+
+    def park_overflow(self, item: Inbound) -> bool:
+        """Park a new request that arrived while the user's lane is full; whether it is done with."""
+        row = self.rows.get(item.record.request_id) if item.record else None
+        if item.record is None or row is None or row.user_id != item.record.user_id:
+            self.handle(item)  # unreadable, or never accepted: handled at once, whatever the lane holds
+            return True
+        if row.status is not Status.QUEUED:
+            return row.status is not Status.PROCESSING  # else a claim a crash left: it runs in its turn
+        if not row.parked:
+            self.save(replace(row, parked=True))
+            self.queues[row.user_id].has_parked = True
+            self.count(row, "parked")
+        return True
 
     def handle(self, item: Inbound) -> None:
         if item.record is None:
@@ -313,24 +382,29 @@ class _Transaction:
     def arrive(self, row: RequestRow, item: Inbound) -> None:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
         queue = self.queues[row.user_id]
-        if row.status.terminal or row.status is Status.RETRYING:
+        if row.status.terminal or row.in_retry:
             # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
             _skipped(row, item)
+            self.drain(row.user_id)  # a crash may have left the user's parked requests mid-drain
         elif row.parked:
             self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
+        elif row.status is Status.PROCESSING or self.has_outcome(row):
+            self.run(row)  # it started (the handler ran, or a crash left its claim): it is not parked now
         elif queue.blocked or queue.has_parked:
             self.save(replace(row, parked=True))
             queue.has_parked = True
             self.count(row, "parked")
-            log.info("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
+            log.debug("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
         else:
             self.run(row)
 
     def wake(self, row: RequestRow, item: Inbound) -> None:
         """A wake-up from the retry topic: run the retry when due, or resume the user's parked requests."""
-        if row.status is Status.RETRYING:
+        if row.in_retry:
             assert row.next_attempt_at is not None
-            if row.next_attempt_at > self.clock.now():
+            if row.status is Status.PROCESSING or self.has_outcome(row):
+                self.run(row)  # it ran, or runs: record what it came to (or run it again after a crash)
+            elif row.next_attempt_at > self.clock.now():
                 self.processed.deferred.append((item, row.next_attempt_at))
             elif self.queues[row.user_id].paused:
                 log.info("queue paused; the retry waits for its resume")
@@ -347,18 +421,20 @@ class _Transaction:
         self.drain(row.user_id)
 
     def drain(self, user_id: UUID) -> None:
-        """Run the user's parked requests in order, until one holds the user again or the limit is hit;
-        the rest get a wake-up (they run in a later transaction, still before anything newer)."""
+        """Run the user's parked requests in order, until one holds the user again, one must wait for its
+        handler, or the limit is hit; the rest get a wake-up (a later tick runs them, before anything newer)."""
         queue = self.queues[user_id]
         if queue.blocked or not queue.has_parked:
             return
         limit = self.p.policies.drain_limit
         self.write()  # the parked requests are read from PostgreSQL: it must know ours
         waiting = store.parked(self.conn, user_id, limit + 1)
-        for row in waiting[:limit]:
+        for n, row in enumerate(waiting[:limit]):
             if queue.blocked:
                 return
             self.rows[row.request_id] = row
+            if not self.has_outcome(row):
+                raise _Run(waiting[n:limit])
             with structlog.contextvars.bound_contextvars(
                 request_id=str(row.request_id),
                 trace_id=row.trace_id,
@@ -372,22 +448,35 @@ class _Transaction:
         elif not queue.blocked:
             self.emit(self.p.wakeup(waiting[limit]))
 
-    def execute(self, row: RequestRow) -> None:
-        """One attempt of `row`, its outcome recorded."""
-        transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
-        with structlog.contextvars.bound_contextvars(attempt=row.attempts + 1):
-            self._execute(row, row.attempts + 1)
+    def has_outcome(self, row: RequestRow) -> bool:
+        return (row.request_id, row.attempts + 1) in self.outcomes
 
-    def _execute(self, row: RequestRow, attempt: int) -> None:
+    def execute(self, row: RequestRow) -> None:
+        """Record the outcome of the attempt `row` is at; `_Run` when its handler has not come to one."""
+        attempt = row.attempts + 1
+        done = self.outcomes.get((row.request_id, attempt))
+        if done is None:
+            raise _Run([row])
+        if row.status is not Status.PROCESSING:
+            transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
+        self.processed.used.append((row.request_id, attempt))
+        with structlog.contextvars.bound_contextvars(attempt=attempt):
+            self._execute(row, attempt, done)
+
+    def _execute(self, row: RequestRow, attempt: int, done: Finished) -> None:
         request_type = self.p.request_type(row.type)
         user_id = row.user_id
-        started_at = self.clock.now()
-        self.events.append(Event(user_id, row.request_id, Status.PROCESSING, attempt, started_at))
-        outcome = self.attempt(row, request_type, attempt)
-        at = self.clock.now()
+        started_at = self.clock.at(done.started)
+        if row.status is not Status.PROCESSING:  # else its claim logged the start
+            self.events.append(Event(user_id, row.request_id, Status.PROCESSING, attempt, started_at))
+        outcome = done.outcome
+        at = self.clock.at(done.ended)
+        if isinstance(outcome, Succeeded) and request_type is not None and request_type.record is not None:
+            outcome = self.record_step(row, request_type, attempt, done.payload, outcome.result)
+            at = self.clock.now()
         if isinstance(outcome, Succeeded):
             row = finished(row, Status.SUCCEEDED, attempt, started_at, at, self.next_seq(user_id), outcome.result)
-            log.info("request succeeded", type=row.type)
+            log.debug("request succeeded", type=row.type)
             self.release(user_id, row.request_id)
         elif isinstance(outcome, DeadLetter):
             error = {**outcome.error, "cause": outcome.cause}
@@ -414,34 +503,25 @@ class _Transaction:
             self.processed.end_to_end.append((self.p.type_label(row.type), (at - row.accepted_at).total_seconds()))
             self.announce(row)
 
-    def attempt(self, row: RequestRow, request_type: RequestType[Any] | None, attempt: int) -> Outcome:
-        """Run the handler once; what became of it."""
-        if request_type is None:
-            return DeadLetter("invalid", {"kind": "invalid", "message": f"unknown type {row.type!r}"})
+    def record_step(
+        self, row: RequestRow, request_type: RequestType[Any], attempt: int, payload: Any, result: dict[str, Any]
+    ) -> Outcome:
+        """Run the type's database step in a savepoint of this tick: its writes commit with the outcome."""
+        assert request_type.record is not None
+        self.write()  # the step reads the state its request runs in
+        context = RecordContext(row.request_id, row.user_id, attempt, self.conn)
         try:
-            payload = request_type.parse(row.payload)
-        except ValidationError as exc:
-            return DeadLetter("invalid", {"kind": "invalid", "message": f"invalid payload: {describe(exc)}"})
-        policy = self.p.policies.retry
-        if request_type.max_attempts is not None:
-            policy = RetryPolicy(request_type.max_attempts, policy.base_delay, policy.max_delay)
-        # a concurrent handler lets other users' lanes use the connection while it waits; any other may use
-        # it, in a savepoint (opened at its first use), so that a failed attempt leaves no effect behind
-        concurrent = request_type.concurrent
-        savepoint = _Savepoint(self.conn, before=self.write)
-        context = Context(row.request_id, row.user_id, attempt, NO_DATABASE if concurrent else savepoint.connection)
-        scope = self.p.lanes.waiting() if concurrent else savepoint
-        try:
-            with scope, HANDLER_SECONDS.labels(row.type).time():
-                result = request_type.run(context, payload)
-                if not isinstance(result, dict):
-                    raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
-                orjson.dumps(result)
-        except Exception as exc:  # a handler's failure, whatever it is, is an outcome
-            if isinstance(exc, INFRASTRUCTURE_ERRORS) and not concurrent:
-                raise  # our own connection failed (a concurrent handler has none): the batch runs again
+            with self.conn.transaction():  # a savepoint: a failed step leaves no effect behind
+                final = request_type.record(context, payload, result)
+                if not isinstance(final, dict):
+                    raise TypeError(f"a database step must return a JSON object, not {type(final).__name__}")
+                orjson.dumps(final)
+        except INFRASTRUCTURE_ERRORS:
+            raise  # our own connection failed: the tick runs again
+        except Exception as exc:  # the step's failure, whatever it is, is an outcome
+            policy = self.p.policies.retry.for_type(request_type.max_attempts)
             return decide(exc, attempt - row.attempts_before_redrive, policy)
-        return Succeeded(result)
+        return Succeeded(final)
 
     def next_seq(self, user_id: UUID) -> int:
         """The `processed_seq` of the user's next terminal request."""
@@ -481,50 +561,12 @@ class _Transaction:
         self.processed.outgoing.append(out)
 
 
-class _Savepoint:
-    """The connection a handler gets, and the savepoint around its attempt, opened at the first use: a
-    handler that never touches the database costs no statement. Before the savepoint opens, what the
-    batch decided so far is written (`before`), so the handler reads the state its request runs in."""
-
-    def __init__(self, conn: store.Conn, before: Callable[[], None]) -> None:
-        self._conn = conn
-        self._before = before
-        self._scope = ExitStack()
-        self._opened = False
-        self.connection = cast(store.Conn, _OnUse(conn, self._open))
-
-    def _open(self) -> None:
-        if not self._opened:
-            self._opened = True
-            self._before()
-            self._scope.enter_context(self._conn.transaction())
-
-    def __enter__(self) -> None:
-        return None
-
-    def __exit__(self, *exc_info: Any) -> bool | None:
-        return self._scope.__exit__(*exc_info)  # releases the savepoint, or rolls back to it on a failure
-
-
-class _OnUse:
-    """Stands for a connection; calls `use` (idempotent) whenever an attribute of it is taken."""
-
-    def __init__(self, conn: store.Conn, use: Callable[[], None]) -> None:
-        self._conn = conn
-        self._use = use
-
-    def __getattr__(self, name: str) -> Any:
-        self._use()
-        return getattr(self._conn, name)
-
-
-def _user_of(item: Inbound) -> UUID | None:
-    """The lane of a record: its user's (unreadable records share a lane of their own)."""
-    return item.record.user_id if item.record else None
+def _request_of(item: Inbound) -> UUID | None:
+    return item.record.request_id if item.record else None
 
 
 def _skipped(row: RequestRow, item: Inbound) -> None:
-    log.info(
+    log.debug(
         "already done; skipped",
         status=row.status,
         topic=item.position.topic,

@@ -46,6 +46,11 @@ class RequestRow:
     def __post_init__(self) -> None:
         self.status = Status(self.status)
 
+    @property
+    def in_retry(self) -> bool:
+        """Waiting for a retry, or running one: the retry topic brings it back, not the requests topic."""
+        return self.status is Status.RETRYING or (self.status is Status.PROCESSING and self.next_attempt_at is not None)
+
     def as_record(self) -> RequestRecord:
         return RequestRecord(
             request_id=self.request_id,
@@ -75,14 +80,18 @@ class Queue:
 
 
 class Clock:
-    """PostgreSQL's clock, read once per batch and carried on by this process's monotonic clock."""
+    """PostgreSQL's clock, read once and carried on by this process's monotonic clock."""
 
     def __init__(self, database_now: datetime) -> None:
         self._base = database_now
         self._started = time.monotonic()
 
     def now(self) -> datetime:
-        return self._base + timedelta(seconds=time.monotonic() - self._started)
+        return self.at(time.monotonic())
+
+    def at(self, monotonic: float) -> datetime:
+        """The time of a `time.monotonic()` reading."""
+        return self._base + timedelta(seconds=monotonic - self._started)
 
 
 def finished(

@@ -16,12 +16,27 @@ class WorkerSettings(CommonSettings):
         default_factory=lambda: f"{socket.gethostname()}-{os.getpid()}",
         description="Name of this worker in logs and Kafka's client.id.",
     )
-    batch_max_records: int = Field(500, ge=1, le=10_000, description="Records read per batch at most.")
-    max_concurrency_per_worker: int = Field(
-        32,
+    batch_max_records: int = Field(500, ge=1, le=10_000, description="Records read per poll at most.")
+    handler_timeout_s: float = Field(
+        30.0, gt=0, le=3600, description="An attempt running longer fails transiently; a type's timeout_s overrides it."
+    )
+    handler_threads: int = Field(
+        16, ge=1, le=256, description="Threads that run plain `def` handlers (async ones need none), at most."
+    )
+    lane_max_records: int = Field(
+        100,
         ge=1,
-        le=256,
-        description="Users of one batch whose concurrent handlers (I/O) wait side by side, at most; 1: one at a time.",
+        le=10_000,
+        description="Records of one user held in memory at most; the user's newer ones are parked in PostgreSQL.",
+    )
+    max_in_flight_records: int = Field(
+        20_000, ge=100, description="Records held in memory at most, all users together; reading pauses above it."
+    )
+    tick_max_rows: int = Field(
+        2_000, ge=10, description="Request rows one recording transaction reads at most (a bound on its length)."
+    )
+    shutdown_grace_s: float = Field(
+        20.0, ge=0, description="On SIGTERM, how long running handlers may take to finish and be recorded."
     )
     poll_timeout_s: float = Field(0.5, gt=0, le=10, description="How long one poll waits for records.")
     max_attempts: int = Field(5, ge=1, le=100, description="Attempts before a request is dead-lettered.")
@@ -54,8 +69,8 @@ class WorkerSettings(CommonSettings):
     db_idle_in_transaction_timeout_s: float = Field(
         60.0,
         gt=0,
-        description="PostgreSQL ends a worker's transaction idle this long (a frozen worker). Handlers run inside"
-        " the batch transaction: one handler call must stay well below it.",
+        description="PostgreSQL ends a worker's transaction idle this long (a frozen worker). Handlers never run"
+        " inside a transaction; database steps do, and must stay well below it.",
     )
     fault_kill_after_db_commits: int = Field(
         0, ge=0, description="Testing only: SIGKILL itself after this many batch commits, before the offsets."

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import time
+import asyncio
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
 from schemas.payload import Integer, JsonObject
 from stream_worker.errors import PermanentError, TransientError
-from stream_worker.handlers.registry import Context, JSONObject, handler
+from stream_worker.handlers.registry import Context, JSONObject, RecordContext, handler, in_transaction
 
 MAX_AMOUNT = 10**12
 
@@ -39,17 +39,17 @@ class Amount(_Strict):
 
 
 @handler("demo.echo", AnyObject)
-def echo(ctx: Context, payload: AnyObject) -> JSONObject:
+async def echo(ctx: Context, payload: AnyObject) -> JSONObject:
     return payload.root
 
 
-@handler("demo.sleep", Sleep, concurrent=True)  # waits like a call to another service would
-def sleep(ctx: Context, payload: Sleep) -> JSONObject:
-    time.sleep(payload.ms / 1000)
+@handler("demo.sleep", Sleep)  # waits like a call to another service would, holding nothing
+async def sleep(ctx: Context, payload: Sleep) -> JSONObject:
+    await asyncio.sleep(payload.ms / 1000)
     return {"slept_ms": payload.ms}
 
 
-@handler("demo.flaky", Flaky)
+@handler("demo.flaky", Flaky)  # a plain def: runs in the worker's handler threads
 def flaky(ctx: Context, payload: Flaky) -> JSONObject:
     if ctx.attempt <= payload.fail_times:
         raise TransientError(f"demo.flaky fails attempt {ctx.attempt} of {payload.fail_times}", payload.retry_after_s)
@@ -57,12 +57,12 @@ def flaky(ctx: Context, payload: Flaky) -> JSONObject:
 
 
 @handler("demo.poison", Empty)
-def poison(ctx: Context, payload: Empty) -> JSONObject:
+async def poison(ctx: Context, payload: Empty) -> JSONObject:
     raise PermanentError("demo.poison always fails")
 
 
-@handler("ledger.deposit", Amount)
-def deposit(ctx: Context, payload: Amount) -> JSONObject:
+@in_transaction("ledger.deposit", Amount)  # the effect commits with the request's outcome, once
+def deposit(ctx: RecordContext, payload: Amount) -> JSONObject:
     row = ctx.db.execute(
         """insert into ledger_accounts (user_id, balance) values (%s, %s)
            on conflict (user_id) do update set balance = ledger_accounts.balance + excluded.balance
@@ -73,8 +73,8 @@ def deposit(ctx: Context, payload: Amount) -> JSONObject:
     return _entry(ctx, payload.amount, row[0])
 
 
-@handler("ledger.withdraw", Amount)
-def withdraw(ctx: Context, payload: Amount) -> JSONObject:
+@in_transaction("ledger.withdraw", Amount)
+def withdraw(ctx: RecordContext, payload: Amount) -> JSONObject:
     row = ctx.db.execute("select balance from ledger_accounts where user_id = %s for update", (ctx.user_id,)).fetchone()
     balance = row[0] if row else 0
     if balance < payload.amount:
@@ -85,7 +85,7 @@ def withdraw(ctx: Context, payload: Amount) -> JSONObject:
     return _entry(ctx, -payload.amount, balance - payload.amount)
 
 
-def _entry(ctx: Context, amount: int, balance: int) -> JSONObject:
+def _entry(ctx: RecordContext, amount: int, balance: int) -> JSONObject:
     ctx.db.execute(
         "insert into ledger_entries (request_id, user_id, amount, balance_after) values (%s, %s, %s, %s)",
         (ctx.request_id, ctx.user_id, amount, balance),

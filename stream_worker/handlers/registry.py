@@ -1,21 +1,27 @@
 """The one registration point for request types and their handlers.
 
-    from pydantic import BaseModel
-    from stream_worker.handlers.registry import Context, handler
+A request runs in two steps, and a type has one or both:
 
-    class Greet(BaseModel):
-        name: str
+- **the handler** (`@handler`): the request's work, outside any PostgreSQL transaction. It may wait as
+  long as its type's timeout allows (call another service, sleep); `async def` handlers run side by side
+  on the worker's event loop, plain `def` ones in a bounded thread pool. It returns a JSON object (the
+  result), raises `TransientError` (retried later) or raises anything else (dead-lettered). It may run
+  more than once for one request (after a crash, or a timeout): effects elsewhere need their own key.
 
-    @handler("greet", Greet)
-    def greet(ctx: Context, payload: Greet) -> dict[str, object]:
-        return {"hello": payload.name}
+      @handler("greet", Greet, timeout_s=5)
+      async def greet(ctx: Context, payload: Greet) -> JSONObject:
+          return {"hello": await directory.name_of(payload.user)}
 
-A handler runs inside the PostgreSQL transaction that records the request's outcome: whatever it writes
-through `ctx.db` commits together with the request's terminal state, exactly once. A handler that only
-waits on I/O (calls another service) and writes nothing through `ctx.db` may be registered with
-`concurrent=True`: then the requests of distinct users in one batch wait side by side (up to
-`MAX_CONCURRENCY_PER_WORKER`), each user's still one at a time, and its `ctx.db` refuses to be used. It returns a JSON
-object (the result), raises `TransientError` (retried later) or raises anything else (dead-lettered).
+- **the database step** (`record=` on `@handler`, or `@in_transaction` for a type that is nothing else):
+  runs inside the short transaction that records the request's outcome, after the handler returned; what
+  it writes through `ctx.db` commits together with the request's terminal state, exactly once, however
+  often the handler ran. It must not wait on anything but PostgreSQL. It returns the final result.
+
+      @in_transaction("ledger.deposit", Amount)
+      def deposit(ctx: RecordContext, payload: Amount) -> JSONObject:
+          ctx.db.execute("update ledger_accounts set balance = balance + %s where user_id = %s", ...)
+          return {"ok": True}
+
 The API accepts only registered types and validates payloads with the same model; list your module in
 the `HANDLER_MODULES` setting so that both the API and the workers import it.
 """
@@ -23,15 +29,14 @@ the `HANDLER_MODULES` setting so that both the API and the workers import it.
 from __future__ import annotations
 
 import importlib
-from collections.abc import Callable, Iterable
+import inspect
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar, cast
+from typing import Any, Generic, Literal, TypeVar
 from uuid import UUID
 
 import psycopg
 from pydantic import BaseModel, ValidationError
-
-from stream_worker.errors import NoDatabase
 
 JSONObject = dict[str, Any]
 P = TypeVar("P", bound=BaseModel)
@@ -40,31 +45,37 @@ DeadLetterPolicy = Literal["continue", "halt"]
 
 @dataclass(frozen=True)
 class Context:
+    """What a handler knows of the request it runs."""
+
     request_id: UUID
     user_id: UUID
     attempt: int
+
+
+@dataclass(frozen=True)
+class RecordContext(Context):
+    """What a database step knows: the request, and `db`, the transaction that records its outcome."""
+
     db: psycopg.Connection[Any]
 
 
-class _NoDatabase:
-    """`ctx.db` of a concurrent handler: other users' requests use the connection while it runs, so any
-    use of it is refused (and dead-letters the request, with this error recorded)."""
-
-    def __getattr__(self, name: str) -> Any:
-        raise NoDatabase(f"ctx.db.{name}: a handler registered with concurrent=True has no database connection")
-
-
-NO_DATABASE = cast(psycopg.Connection[Any], _NoDatabase())
+Run = Callable[[Context, P], JSONObject | Awaitable[JSONObject]]
+Record = Callable[[RecordContext, P, JSONObject], JSONObject]
 
 
 @dataclass(frozen=True)
 class RequestType(Generic[P]):
     name: str
     payload_model: type[P]
-    run: Callable[[Context, P], JSONObject]
+    run: Run[P] | None  # the handler; None: the type is only a database step
+    record: Record[P] | None = None  # the database step, inside the recording transaction
+    timeout_s: float | None = None  # None: the worker's HANDLER_TIMEOUT_S
     max_attempts: int | None = None  # None: the worker's MAX_ATTEMPTS
     dead_letter_policy: DeadLetterPolicy | None = None  # None: the worker's DEAD_LETTER_POLICY
-    concurrent: bool = False  # waits on I/O, never uses ctx.db: distinct users' requests run side by side
+
+    @property
+    def is_async(self) -> bool:
+        return self.run is not None and inspect.iscoroutinefunction(self.run)
 
     def parse(self, payload: JSONObject) -> P:
         return self.payload_model.model_validate(payload)
@@ -87,33 +98,63 @@ class Registry:
         name: str,
         payload: type[P],
         *,
+        record: Record[P] | None = None,
+        timeout_s: float | None = None,
         max_attempts: int | None = None,
         dead_letter_policy: DeadLetterPolicy | None = None,
-        concurrent: bool = False,
-    ) -> Callable[[Callable[[Context, P], JSONObject]], Callable[[Context, P], JSONObject]]:
-        """Register `fn` for requests of type `name`, whose payload `payload` validates.
+    ) -> Callable[[Run[P]], Run[P]]:
+        """Register the handler of requests of type `name`, whose payload `payload` validates.
 
-        `max_attempts` and `dead_letter_policy` override the worker's settings for this type:
-        'continue' lets the user's queue move on after a dead letter, 'halt' holds the user's later
-        requests until an operator redrives or discards it. `concurrent=True`: the handler only waits
-        (I/O) and never uses `ctx.db`, so distinct users' requests of a batch may run side by side.
+        `record`: a database step run with the handler's result inside the recording transaction.
+        `timeout_s`: an attempt running longer fails transiently (`HandlerTimeout`). `max_attempts` and
+        `dead_letter_policy` override the worker's settings for this type: 'continue' lets the user's
+        queue move on after a dead letter, 'halt' holds the user's later requests until an operator
+        redrives or discards it.
         """
-        if max_attempts is not None and max_attempts < 1:
-            raise ValueError("max_attempts must be at least 1")
 
-        def register(fn: Callable[[Context, P], JSONObject]) -> Callable[[Context, P], JSONObject]:
-            if name in self._types:
-                raise ValueError(f"request type {name!r} is registered twice")
-            self._types[name] = RequestType(name, payload, fn, max_attempts, dead_letter_policy, concurrent)
+        def register(fn: Run[P]) -> Run[P]:
+            self._add(RequestType(name, payload, fn, record, timeout_s, max_attempts, dead_letter_policy))
             return fn
 
         return register
+
+    def in_transaction(
+        self,
+        name: str,
+        payload: type[P],
+        *,
+        max_attempts: int | None = None,
+        dead_letter_policy: DeadLetterPolicy | None = None,
+    ) -> Callable[[Callable[[RecordContext, P], JSONObject]], Callable[[RecordContext, P], JSONObject]]:
+        """Register a type whose whole work is a database step, `fn(ctx, payload)`, run inside the
+        transaction that records the request's outcome."""
+
+        def register(fn: Callable[[RecordContext, P], JSONObject]) -> Callable[[RecordContext, P], JSONObject]:
+            def step(ctx: RecordContext, parsed: P, _result: JSONObject) -> JSONObject:
+                return fn(ctx, parsed)
+
+            self._add(RequestType(name, payload, None, step, None, max_attempts, dead_letter_policy))
+            return fn
+
+        return register
+
+    def _add(self, request_type: RequestType[Any]) -> None:
+        if request_type.name in self._types:
+            raise ValueError(f"request type {request_type.name!r} is registered twice")
+        if request_type.max_attempts is not None and request_type.max_attempts < 1:
+            raise ValueError("max_attempts must be at least 1")
+        if request_type.timeout_s is not None and request_type.timeout_s <= 0:
+            raise ValueError("timeout_s must be positive")
+        self._types[request_type.name] = request_type
 
     def get(self, name: str) -> RequestType[Any]:
         try:
             return self._types[name]
         except KeyError:
             raise UnknownType(name) from None
+
+    def find(self, name: str) -> RequestType[Any] | None:
+        return self._types.get(name)
 
     def names(self) -> list[str]:
         return sorted(self._types)
@@ -150,3 +191,4 @@ def load(modules: Iterable[str]) -> None:
 
 registry = Registry()
 handler = registry.handler
+in_transaction = registry.in_transaction

@@ -1,13 +1,20 @@
 from __future__ import annotations
 
 import uuid
+from typing import Any, cast
 
+import psycopg
 import pytest
 from pydantic import BaseModel
 
-from stream_worker.errors import NoDatabase
-from stream_worker.handlers.registry import NO_DATABASE, Context, InvalidPayload, JSONObject, Registry, UnknownType
-from stream_worker.outcomes import DeadLetter, RetryPolicy, decide
+from stream_worker.handlers.registry import (
+    Context,
+    InvalidPayload,
+    JSONObject,
+    RecordContext,
+    Registry,
+    UnknownType,
+)
 
 
 class Greeting(BaseModel):
@@ -59,17 +66,30 @@ def test_the_builtins_are_registered() -> None:
         registry.validate("ledger.deposit", {"amount": "5"})
 
 
-def test_a_concurrent_handler_is_refused_the_database_and_dead_lettered() -> None:
+def test_a_database_step_only_type_has_no_handler_and_records_with_its_step() -> None:
+    local = Registry()
+    seen: list[tuple[int, int]] = []
+
+    @local.in_transaction("ledger.note", Payload)
+    def note(ctx: RecordContext, payload: Payload) -> JSONObject:
+        seen.append((ctx.attempt, payload.n))
+        return {"noted": payload.n}
+
+    request_type = local.get("ledger.note")
+    assert request_type.run is None and request_type.record is not None
+    context = RecordContext(uuid.uuid4(), uuid.uuid4(), 2, cast(psycopg.Connection[Any], None))
+    assert request_type.record(context, Payload(n=7), {}) == {"noted": 7}
+    assert seen == [(2, 7)]
+
+
+def test_handlers_may_be_async_and_carry_their_own_timeout() -> None:
     local = Registry()
 
-    @local.handler("io.call", Payload, concurrent=True)
-    def call(ctx: Context, payload: Payload) -> JSONObject:  # a handler that breaks the rule
-        ctx.db.execute("insert into effects values (1)")
+    @local.handler("io.call", Payload, timeout_s=2.5)
+    async def call(ctx: Context, payload: Payload) -> JSONObject:
         return {}
 
-    request_type = local.get("io.call")
-    assert request_type.concurrent
-    with pytest.raises(NoDatabase, match=r"ctx\.db\.execute: .*concurrent=True") as raised:
-        request_type.run(Context(uuid.uuid4(), uuid.uuid4(), 1, NO_DATABASE), Payload(n=1))
-    outcome = decide(raised.value, 1, RetryPolicy(5, 1.0, 60.0))
-    assert isinstance(outcome, DeadLetter) and outcome.cause == "permanent"
+    assert local.get("io.call").is_async and local.get("io.call").timeout_s == 2.5
+    assert not _registry().get("greet").is_async
+    with pytest.raises(ValueError, match="timeout_s"):
+        local.handler("io.never", Payload, timeout_s=0)(call)
