@@ -35,6 +35,7 @@ _OVERRIDES = {
     "api_workers": "uvicorn processes of the API and of the bare endpoint",
     "load_processes": "load generator processes",
     "sleep_per_user": "demo.sleep requests of each of the 200 users",
+    "wide_users": "users of the second demo.sleep shape (100 ms)",
     "memory_records": "records of each memory run",
     "memory_users_few": "distinct users of the first memory run",
     "memory_users_many": "distinct users of the second memory run",
@@ -68,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
         isinstance(check, dict) and not check.get("passed")
         for check in (
             report.lookup(results, p)
-            for p in ("http.checks", "sleep.checks", "memory.few.checks", "memory.many.checks")
+            for p in ("http.checks", "sleep.checks", "sleep.wide.checks", "memory.few.checks", "memory.many.checks")
         )
     )
     return 1 if failed else 0

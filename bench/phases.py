@@ -5,8 +5,8 @@ and topics of its own, real API and worker processes) and returns its section of
    on the machine), the bare endpoint under the same load, then one worker drains the backlog (worker
    throughput), the naive worker reads the same topic, then N x M more at a fixed rate with the worker
    running (accept and end-to-end latency, peak lag); the Kafka and PostgreSQL baselines last.
-2. `sleep`: `demo.sleep {ms}` of 200 users on one partition, drained by one worker, against strictly
-   sequential processing (ms x records).
+2. `sleep`: `demo.sleep {ms: 10}` of 200 users and `{ms: 100}` of 2,000 users, each on one partition
+   (preloaded), drained by one worker, against strictly sequential processing (ms x records).
 3. `memory`: the same number of records of few and of many distinct users (produced directly, rows
    copied in), one worker each; its peak RSS.
 """
@@ -127,35 +127,34 @@ def http(ctx: Context) -> dict[str, Any]:
 
 
 def sleep(ctx: Context) -> dict[str, Any]:
-    plan, progress = ctx.plan, ctx.progress
-    count = plan.sleep_users * plan.sleep_per_user
-    body = {"type": "demo.sleep", "payload": {"ms": plan.sleep_ms}}
-    with ctx.stack("sleep", 1) as stack:
-        people = users.sign_in(
-            stack.database_url, ApiSettings(env="test"), users.create(stack.database_url, plan.sleep_users, "sleep")
-        )
-        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
-        progress.phase(f"demo.sleep {{ms: {plan.sleep_ms}}}: {plan.sleep_users} users x {plan.sleep_per_user}")
-        loaded = load.run(
-            load.Shot(url, "/v1/requests", people, count, None, plan.window, body),
-            plan.load_processes,
-            progress,
-            "load",
-        )
+    """Both shapes of `demo.sleep` on one partition and one worker: many short sleeps of 200 users, and
+    longer sleeps of 2,000 users; each against strictly sequential processing."""
+    plan = ctx.plan
+    narrow = _sleep_shape(ctx, "sleep", plan.sleep_users, plan.sleep_per_user, plan.sleep_ms)
+    wide = _sleep_shape(ctx, "sleep-wide", plan.wide_users, plan.wide_per_user, plan.wide_ms)
+    return {**narrow, "wide": wide}
+
+
+def _sleep_shape(ctx: Context, name: str, people: int, per_user: int, ms: int) -> dict[str, Any]:
+    count = people * per_user
+    with ctx.stack(name, 1) as stack:
+        ctx.progress.phase(f"demo.sleep {{ms: {ms}}}: {people} users x {per_user}, one partition (preload)")
+        ids = users.create(stack.database_url, people, name)
+        preload.preload(stack.settings, ids, count, "demo.sleep", {"ms": ms})
         stack.start_worker()
         with probes.LagSampler(stack) as lag:
-            probes.drain(stack, loaded.accepted, plan.drain_timeout_s, progress, "worker")
+            probes.drain(stack, count, ctx.plan.drain_timeout_s, ctx.progress, "worker")
         figures = rows.throughput(stack)
-        sequential = 1000.0 / plan.sleep_ms
+        sequential = 1000.0 / ms
         return {
             **figures,
-            "users": plan.sleep_users,
+            "users": people,
             "partitions": 1,
-            "sleep_ms": plan.sleep_ms,
+            "sleep_ms": ms,
             "peak_lag": lag.peak,
             "sequential_per_s": sequential,
             "ratio_to_sequential": round(figures["per_s"] / sequential, 2) if figures["per_s"] else None,
-            "checks": checks.run(stack, loaded.answers),
+            "checks": checks.run(stack),
         }
 
 

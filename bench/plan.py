@@ -19,6 +19,9 @@ class Plan:
     sleep_users: int  # demo.sleep phase: users, all on one partition
     sleep_per_user: int
     sleep_ms: int
+    wide_users: int  # its second shape: more users, longer sleeps
+    wide_per_user: int
+    wide_ms: int
     memory_records: int  # memory phase: the same record count for both runs
     memory_users_few: int
     memory_users_many: int
@@ -46,8 +49,11 @@ FULL = Plan(
     api_workers=1,
     load_processes=1,
     sleep_users=200,
-    sleep_per_user=10,
+    sleep_per_user=100,
     sleep_ms=10,
+    wide_users=2_000,
+    wide_per_user=10,
+    wide_ms=100,
     memory_records=1_000_000,  # one record per user is the fewest that makes a million users distinct
     memory_users_few=1_000,
     memory_users_many=1_000_000,
@@ -64,7 +70,9 @@ QUICK = replace(
     users=10,
     per_user=30,
     window=32,
-    sleep_per_user=1,
+    sleep_per_user=2,
+    wide_users=200,
+    wide_per_user=2,
     memory_records=1_000,
     memory_users_few=100,
     memory_users_many=1_000,

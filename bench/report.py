@@ -28,7 +28,11 @@ TARGETS = [
     Target("worker demo.echo / PostgreSQL batch upsert (rows/s)", "http.worker_echo.per_s",
            "http.pg_upsert.per_s", 0.25, True),
     Target("end-to-end p99 at the fixed rate (ms)", "http.end_to_end.p99_ms", None, 50.0, False),
-    Target("demo.sleep 200 users, 1 partition / sequential", "sleep.per_s", "sleep.sequential_per_s", 50.0, True),
+    Target("worker demo.echo (rec/s)", "http.worker_echo.per_s", None, 10_000.0, True),
+    Target("demo.sleep 10 ms, 200 users, 1 partition / sequential", "sleep.per_s", "sleep.sequential_per_s", 120.0,
+           True),
+    Target("demo.sleep 100 ms, 2,000 users, 1 partition / sequential", "sleep.wide.per_s",
+           "sleep.wide.sequential_per_s", 1_000.0, True),
     Target("worker peak RSS, many users / few users", "memory.many.peak_rss_kib", "memory.few.peak_rss_kib", 1.2,
            False),
 ]  # fmt: skip
@@ -98,7 +102,9 @@ FIGURES = [
     ("peak lag at the fixed rate", "http.end_to_end.peak_lag", "records"),
     ("worker throughput, demo.echo", "http.worker_echo.per_s", "/s"),
     ("peak lag while draining", "http.worker_echo.peak_lag", "records"),
-    ("demo.sleep throughput (sequential would be)", ("sleep.per_s", "sleep.sequential_per_s"), "/s"),
+    ("demo.sleep 10 ms, 200 users (sequential would be)", ("sleep.per_s", "sleep.sequential_per_s"), "/s"),
+    ("demo.sleep 100 ms, 2,000 users (sequential would be)", ("sleep.wide.per_s", "sleep.wide.sequential_per_s"),
+     "/s"),
     ("worker peak RSS, few / many users", ("memory.few.peak_rss_kib", "memory.many.peak_rss_kib"), "KiB"),
     ("memory phase users, few / many", ("memory.few.users", "memory.many.users"), ""),
     ("worker throughput in the memory phase, few / many", ("memory.few.per_s", "memory.many.per_s"), "/s"),
@@ -138,7 +144,7 @@ def table(results: dict[str, Any]) -> str:
         shown = " / ".join(_show(lookup(results, p)) for p in ((paths,) if isinstance(paths, str) else paths))
         lines.append(f"  {label.ljust(width)}{shown} {unit}".rstrip())
     lines += ["", "correctness"]
-    for section in ("http.checks", "sleep.checks", "memory.few.checks", "memory.many.checks"):
+    for section in ("http.checks", "sleep.checks", "sleep.wide.checks", "memory.few.checks", "memory.many.checks"):
         found = lookup(results, section)
         if isinstance(found, dict):
             keys = ("accepted", "lost", "terminal", "not_terminal", "duplicated", "order_violations",

@@ -210,9 +210,11 @@ class Worker:
         settled: list[Inbound] = []
         for key, walk, _, fresh in walks:
             settled += walk.items[: walk.settled] + walk.parked
-            chain = self._lanes.settle(key, walk, used, fresh)
+            chain, stop = self._lanes.settle(key, walk, used, fresh)
             if chain is not None:
                 chains.append((chain, walk.chain))
+            if stop is not None:
+                self._runner.stop(stop)
         self._runner.submit(chains)
         for item in settled:
             due = deferred.get(item.position)

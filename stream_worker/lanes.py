@@ -29,8 +29,8 @@ class Lane:
     items: list[Inbound] = field(default_factory=list)
     outcomes: dict[OutcomeKey, Finished] = field(default_factory=dict)  # finished, not recorded yet
     chain: int | None = None  # the chain with the runner
+    members: set[UUID] = field(default_factory=set)  # its requests that have not finished yet
     checked: set[Position] = field(default_factory=set)  # items whose rows a tick has read
-    dirty: bool = True
 
 
 class Lanes:
@@ -38,6 +38,7 @@ class Lanes:
         self._lane_max = lane_max
         self._tick_max_rows = tick_max_rows
         self._lanes: dict[LaneKey, Lane] = {}
+        self._dirty: dict[LaneKey, None] = {}  # the lanes a tick should walk, oldest first
         self._chains: dict[int, LaneKey] = {}
         self._next_chain = 0
         self._records = 0
@@ -52,12 +53,12 @@ class Lanes:
         return len(self._chains)
 
     def dirty(self) -> bool:
-        return any(lane.dirty for lane in self._lanes.values())
+        return bool(self._dirty)
 
     def add(self, key: LaneKey, item: Inbound) -> None:
         lane = self._lanes.setdefault(key, Lane())
         lane.items.append(item)
-        lane.dirty = True
+        self._dirty[key] = None
         self._records += 1
 
     def finished(self, done: Finished) -> None:
@@ -66,19 +67,21 @@ class Lanes:
         if key is None:
             return
         lane = self._lanes[key]
-        lane.outcomes[(done.request_id, done.attempt)] = done
-        lane.dirty = True
+        lane.members.discard(done.request_id)
+        if done.outcome is not None:
+            lane.outcomes[(done.request_id, done.attempt)] = done
+        self._dirty[key] = None
         if done.last:
             del self._chains[done.chain]
             lane.chain = None
+            lane.members.clear()
 
     def walks(self) -> Iterator[tuple[LaneKey, Walk, dict[OutcomeKey, Finished], list[Inbound]]]:
         """The dirty lanes for one tick, each as a walk of its head, with its outcomes and the items whose
         rows are read for the first time; `tick_max_rows` rows in all at most (at least one lane)."""
         rows = 0
-        for key, lane in self._lanes.items():
-            if not lane.dirty:
-                continue
+        for key in self._dirty:
+            lane = self._lanes[key]
             running = lane.chain is not None
             head = len(lane.outcomes) + 1 + (0 if running else self._lane_max)
             overflow = [item for item in lane.items[self._lane_max :] if item.wakeup is None] if running else []
@@ -90,9 +93,12 @@ class Lanes:
             unchecked = [item for item in read if item.position not in lane.checked]
             yield key, walk, lane.outcomes, unchecked
 
-    def settle(self, key: LaneKey, walk: Walk, used: set[OutcomeKey], checked: list[Inbound]) -> int | None:
-        """What a committed tick made of a lane: its settled items leave, its recorded outcomes are gone,
-        and a new chain gets an id (returned) when the walk claimed one."""
+    def settle(
+        self, key: LaneKey, walk: Walk, used: set[OutcomeKey], checked: list[Inbound]
+    ) -> tuple[int | None, int | None]:
+        """What a committed tick made of a lane: its settled items leave, its recorded outcomes are gone.
+        Returns the id of the chain the walk claimed (to start), and of the running chain to stop: one
+        whose next requests the walk settled without an outcome (cancelled, or parked by a pause)."""
         lane = self._lanes[key]
         lane.checked.update(item.position for item in checked)
         gone = lane.items[: walk.settled]
@@ -102,20 +108,26 @@ class Lanes:
         lane.checked -= {item.position for item in gone} | parked
         for outcome in used & lane.outcomes.keys():
             del lane.outcomes[outcome]
+        ran = {request_id for request_id, _ in used}
+        skipped = {item.record.request_id for item in gone if item.record} - ran
+        stop = lane.chain if lane.chain is not None and skipped & lane.members else None
         # walked up to where it must wait; dirty again only when the walk stopped at the bound of its head
-        lane.dirty = walk.settled == len(walk.items) and len(lane.items) > 0 and not walk.chain
+        if not (walk.settled == len(walk.items) and lane.items and not walk.chain):
+            self._dirty.pop(key, None)
         chain = None
         if walk.chain:
             chain = self._next_chain
             self._next_chain += 1
             lane.chain = chain
+            lane.members = {attempt.request_id for attempt in walk.chain}
             self._chains[chain] = key
         if not lane.items and lane.chain is None:
             del self._lanes[key]
-        return chain
+        return chain, stop
 
     def clear(self) -> None:
         """Forget every lane and chain (the partitions are read again from their commit points)."""
         self._lanes.clear()
+        self._dirty.clear()
         self._chains.clear()
         self._records = 0

@@ -470,6 +470,7 @@ class _Transaction:
         if row.status is not Status.PROCESSING:  # else its claim logged the start
             self.events.append(Event(user_id, row.request_id, Status.PROCESSING, attempt, started_at))
         outcome = done.outcome
+        assert outcome is not None  # a chain's end without an outcome is never kept (`Lanes.finished`)
         at = self.clock.at(done.ended)
         if isinstance(outcome, Succeeded) and request_type is not None and request_type.record is not None:
             outcome = self.record_step(row, request_type, attempt, done.payload, outcome.result)

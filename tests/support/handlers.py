@@ -1,0 +1,49 @@
+"""Request types for tests only, registered when a test lists this module in `HANDLER_MODULES`.
+
+`test.charge` is the shape of a real handler with an effect: it calls another service (here: it notes its
+run in a file and waits), then its database step applies the effect inside the recording transaction.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+
+from stream_worker.handlers.registry import Context, JSONObject, RecordContext, handler
+
+RUNS_FILE = "USERQ_TEST_RUNS_FILE"  # where `test.charge` notes each of its runs: one line, the request_id
+
+
+class Charge(BaseModel):
+    amount: int = Field(gt=0)
+    wait_ms: int = Field(ge=0, le=60_000)
+
+
+def _apply(ctx: RecordContext, payload: Charge, result: JSONObject) -> JSONObject:
+    row = ctx.db.execute(
+        """insert into ledger_accounts (user_id, balance) values (%s, %s)
+           on conflict (user_id) do update set balance = ledger_accounts.balance + excluded.balance
+           returning balance""",
+        (ctx.user_id, payload.amount),
+    ).fetchone()
+    assert row is not None
+    ctx.db.execute(
+        "insert into ledger_entries (request_id, user_id, amount, balance_after) values (%s, %s, %s, %s)",
+        (ctx.request_id, ctx.user_id, payload.amount, row[0]),
+    )
+    return {**result, "ok": True, "balance": row[0]}
+
+
+@handler("test.charge", Charge, record=_apply)
+async def charge(ctx: Context, payload: Charge) -> JSONObject:
+    await asyncio.to_thread(_note_run, ctx)
+    await asyncio.sleep(payload.wait_ms / 1000)
+    return {"charged": payload.amount}
+
+
+def _note_run(ctx: Context) -> None:
+    with Path(os.environ[RUNS_FILE]).open("a") as runs:
+        runs.write(f"{ctx.request_id}\n")
