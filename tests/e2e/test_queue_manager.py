@@ -87,19 +87,23 @@ def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack
     statuses = [r["status"] for r in rows]
     ran = statuses.count("succeeded")
     assert statuses == ["succeeded"] * ran + ["cancelled"] * (8 - ran)  # none ran after a cancelled one
-    assert 8 - ran >= 4, statuses  # the purge waited for one running request at most (and its successor)
+    assert 8 - ran >= 4, statuses  # nothing waited for the purge, and nothing started after it
     assert body["cancelled"] == ids[ran:]
-    assert [r["processed_seq"] for r in rows] == list(range(1, 9))
+    # the running request finishes after the cancellations: its number comes after theirs (docs/queues.md)
+    assert sorted(r["processed_seq"] for r in rows) == list(range(1, 9))
+    cancelled_seqs = [r["processed_seq"] for r in rows if r["status"] == "cancelled"]
+    assert cancelled_seqs == sorted(cancelled_seqs)
     with stack.db() as conn:
         logged = conn.execute(
             "select request_id::text from request_events where user_id = %s and status = 'cancelled' order by seq",
             (client.user_id,),
         ).fetchall()
     assert [row[0] for row in logged] == ids[ran:]
-    # one result event per request, cancelled ones included, in the user's order
+    # one result event per request, cancelled ones included, in the order they became terminal
     _wait_for(lambda: len(read_messages(stack, stack.settings.results_topic)) >= 8)
     results = [json.loads(m.value or b"") for m in read_messages(stack, stack.settings.results_topic)]
-    assert [(r["request_id"], r["status"]) for r in results] == [(r["request_id"], r["status"]) for r in rows]
+    terminal_order = sorted(rows, key=lambda r: r["processed_seq"])
+    assert [(r["request_id"], r["status"]) for r in results] == [(r["request_id"], r["status"]) for r in terminal_order]
 
 
 def test_operators_pause_resume_and_purge_any_queue_and_see_the_overview(stack: Stack, api: str) -> None:
