@@ -29,7 +29,7 @@ def main() -> int:
     retry = RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
     processor = Processor(
         registry,
-        Policies(retry=retry, dead_letter=settings.dead_letter_policy, drain_limit=settings.drain_limit),
+        Policies(retry, settings.dead_letter_policy, settings.drain_limit, settings.max_result_bytes),
         Topics(
             requests=settings.requests_topic,
             retry=settings.retry_topic,
@@ -38,7 +38,14 @@ def main() -> int:
         ),
         actor=settings.worker_id,
     )
-    runner = Runner(registry, retry, settings.dead_letter_policy, settings.handler_timeout_s, settings.handler_threads)
+    runner = Runner(
+        registry,
+        retry,
+        settings.dead_letter_policy,
+        settings.handler_timeout_s,
+        settings.handler_threads,
+        settings.max_result_bytes,
+    )
     worker = Worker(settings, processor, runner)
     metrics.serve(settings, registry.names())
 

@@ -21,3 +21,7 @@ class PermanentError(HandlerError):
 
 class HandlerTimeout(TransientError):
     """The attempt ran past its type's timeout; it is retried like any transient failure."""
+
+
+class Unrecordable(PermanentError):
+    """A result that PostgreSQL or Kafka cannot carry as it is (a NUL character, too large)."""

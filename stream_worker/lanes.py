@@ -84,7 +84,11 @@ class Lanes:
             lane = self._lanes[key]
             running = lane.chain is not None
             head = len(lane.outcomes) + 1 + (0 if running else self._lane_max)
-            overflow = [item for item in lane.items[self._lane_max :] if item.wakeup is None] if running else []
+            overflow = [  # the newest arrivals, beyond the bound and not in the running chain
+                item
+                for item in lane.items[self._lane_max :]
+                if running and item.wakeup is None and item.record and item.record.request_id not in lane.members
+            ]
             walk = Walk(lane.items[:head], running, overflow)
             read = [*walk.items, *overflow]
             if rows and rows + len(read) > self._tick_max_rows:

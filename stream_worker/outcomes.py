@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import random
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from stream_worker.errors import TransientError
+import orjson
+
+from stream_worker.errors import TransientError, Unrecordable
 
 JSONObject = dict[str, Any]
+_NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a NUL character as JSON writes it, not an escaped backslash
 
 
 @dataclass(frozen=True)
@@ -49,7 +53,25 @@ Outcome = Succeeded | Retry | DeadLetter
 
 
 def error_info(exc: BaseException, kind: str) -> JSONObject:
-    return {"kind": kind, "exception": type(exc).__name__, "message": str(exc)[:2000]}
+    """What is recorded of a failure: its text made storable (PostgreSQL's jsonb refuses NUL characters
+    and unpaired surrogates, which an exception's message may hold)."""
+    message = str(exc)[:2000].replace("\x00", "\\u0000").encode("utf-8", "replace").decode("utf-8")
+    return {"kind": kind, "exception": type(exc).__name__, "message": message}
+
+
+def recordable(result: object, max_bytes: int) -> JSONObject:
+    """`result` when PostgreSQL and Kafka can carry it; `Unrecordable` (a permanent failure) otherwise."""
+    if not isinstance(result, dict):
+        raise Unrecordable(f"a handler must return a JSON object, not {type(result).__name__}")
+    try:
+        encoded = orjson.dumps(result)
+    except orjson.JSONEncodeError as exc:
+        raise Unrecordable(f"the result is not JSON: {exc}") from None
+    if _NUL.search(encoded):
+        raise Unrecordable("the result holds a NUL character (\\u0000), which PostgreSQL's jsonb refuses")
+    if len(encoded) > max_bytes:
+        raise Unrecordable(f"the result is {len(encoded)} bytes, more than MAX_RESULT_BYTES ({max_bytes})")
+    return result
 
 
 def decide(exc: BaseException, attempt: int, policy: RetryPolicy) -> Retry | DeadLetter:

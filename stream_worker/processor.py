@@ -37,7 +37,6 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-import orjson
 import psycopg
 import structlog
 
@@ -48,7 +47,7 @@ from stream_worker import outbox, store
 from stream_worker.handlers.registry import DeadLetterPolicy, RecordContext, Registry, RequestType
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
-from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
+from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
 from stream_worker.rows import Clock, HoldReason, Queue, RequestRow, finished, retrying
 from stream_worker.runner import Attempt, Finished
 from userq.events import Event
@@ -89,6 +88,7 @@ class Policies:
     retry: RetryPolicy
     dead_letter: DeadLetterPolicy
     drain_limit: int  # parked requests run in one transaction at most; the rest get a wake-up
+    max_result_bytes: int  # a larger result is a permanent failure (`outcomes.recordable`)
 
 
 @dataclass
@@ -513,10 +513,7 @@ class _Transaction:
         context = RecordContext(row.request_id, row.user_id, attempt, self.conn)
         try:
             with self.conn.transaction():  # a savepoint: a failed step leaves no effect behind
-                final = request_type.record(context, payload, result)
-                if not isinstance(final, dict):
-                    raise TypeError(f"a database step must return a JSON object, not {type(final).__name__}")
-                orjson.dumps(final)
+                final = recordable(request_type.record(context, payload, result), self.p.policies.max_result_bytes)
         except INFRASTRUCTURE_ERRORS:
             raise  # our own connection failed: the tick runs again
         except Exception as exc:  # the step's failure, whatever it is, is an outcome

@@ -26,14 +26,13 @@ from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
-import orjson
 import structlog
 from pydantic import BaseModel, ValidationError
 
 from stream_worker.errors import HandlerTimeout
 from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, describe
 from stream_worker.metrics import HANDLER_SECONDS
-from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide
+from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
 
 log = structlog.get_logger(__name__)
 
@@ -72,11 +71,13 @@ class Runner:
         dead_letter: DeadLetterPolicy,
         timeout_s: float,
         threads: int,
+        max_result_bytes: int,
     ) -> None:
         self._registry = registry
         self._retry = retry
         self._dead_letter = dead_letter
         self._timeout_s = timeout_s
+        self._max_result_bytes = max_result_bytes
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="handler")
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, name="handlers", daemon=True)
@@ -190,9 +191,7 @@ class Runner:
                         result = await request_type.run(context, payload)  # type: ignore[misc]
                     else:
                         result = await self._loop.run_in_executor(self._pool, request_type.run, context, payload)
-            if not isinstance(result, dict):
-                raise TypeError(f"a handler must return a JSON object, not {type(result).__name__}")
-            orjson.dumps(result)
+            result = recordable(result, self._max_result_bytes)
         except Exception as exc:  # a handler's failure, whatever it is, is an outcome
             failure = exc
             if isinstance(exc, TimeoutError) and deadline.expired():

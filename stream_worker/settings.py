@@ -23,6 +23,13 @@ class WorkerSettings(CommonSettings):
     handler_threads: int = Field(
         16, ge=1, le=256, description="Threads that run plain `def` handlers (async ones need none), at most."
     )
+    max_result_bytes: int = Field(
+        256 << 10,
+        ge=1024,
+        le=900 << 10,
+        description="Largest result a handler may return (JSON); a larger one dead-letters its request. Keep the"
+        " result event within the broker's message.max.bytes (1 MiB by default).",
+    )
     lane_max_records: int = Field(
         100,
         ge=1,

@@ -2,8 +2,8 @@ from __future__ import annotations
 
 import pytest
 
-from stream_worker.errors import PermanentError, TransientError
-from stream_worker.outcomes import DeadLetter, Retry, RetryPolicy, decide
+from stream_worker.errors import PermanentError, TransientError, Unrecordable
+from stream_worker.outcomes import DeadLetter, Retry, RetryPolicy, decide, error_info, recordable
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=10.0)
 
@@ -37,3 +37,26 @@ def test_anything_else_is_dead_lettered_at_once(exc: Exception) -> None:
     assert isinstance(outcome, DeadLetter)
     assert outcome.cause == "permanent"
     assert outcome.error["exception"] == type(exc).__name__
+
+
+def test_what_postgresql_or_kafka_cannot_carry_is_a_permanent_failure() -> None:
+    assert recordable({"text": "fine", "escaped": "a literal \\u0000"}, 1000) == {
+        "text": "fine",
+        "escaped": "a literal \\u0000",
+    }
+    for bad, why in (
+        ({"text": "a\x00b"}, "NUL"),
+        ({"blob": "x" * 2000}, "MAX_RESULT_BYTES"),
+        (["not", "an", "object"], "JSON object"),
+        ({"set": {1, 2}}, "not JSON"),
+    ):
+        with pytest.raises(Unrecordable, match=why):
+            recordable(bad, 1000)
+    outcome = decide(Unrecordable("too big"), 1, RetryPolicy(5, 1.0, 60.0))
+    assert isinstance(outcome, DeadLetter) and outcome.cause == "permanent"
+
+
+def test_an_error_message_is_made_storable() -> None:
+    info = error_info(ValueError("nul \x00 and a lone surrogate \udc80"), "permanent")
+    assert info["message"] == "nul \\u0000 and a lone surrogate ?"
+    info["message"].encode("utf-8")  # no longer raises

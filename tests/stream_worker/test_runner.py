@@ -91,7 +91,9 @@ def probe() -> Probe:
 
 @pytest.fixture
 def runner(probe: Probe) -> Iterator[Runner]:
-    runner = Runner(_registry(probe), RetryPolicy(5, 0.1, 1.0), "continue", timeout_s=DEADLINE_S, threads=4)
+    runner = Runner(
+        _registry(probe), RetryPolicy(5, 0.1, 1.0), "continue", timeout_s=DEADLINE_S, threads=4, max_result_bytes=1024
+    )
     yield runner
     runner.close()
 
