@@ -89,7 +89,7 @@ class Lanes:
                 for item in lane.items[self._lane_max :]
                 if running and item.wakeup is None and item.record and item.record.request_id not in lane.members
             ]
-            walk = Walk(lane.items[:head], running, overflow)
+            walk = Walk(lane.items[:head], running, overflow, lane.checked)
             read = [*walk.items, *overflow]
             if rows and rows + len(read) > self._tick_max_rows:
                 return

@@ -98,6 +98,7 @@ class Walk:
     items: list[Inbound]  # the head of the lane, in order: walked until one must wait
     running: bool  # a chain of this lane is with the runner: the walk claims nothing new
     overflow: list[Inbound] = field(default_factory=list)  # records beyond the lane's bound: to park
+    seen: set[Position] = field(default_factory=set)  # items that earlier ticks walked already
     settled: int = 0  # items of the head that are done with (their offsets may be committed)
     parked: list[Inbound] = field(default_factory=list)  # of `overflow`: parked, done with
     chain: list[Attempt] = field(default_factory=list)  # claimed: to run, in order, after the commit
@@ -291,10 +292,12 @@ class _Transaction:
         self.events: list[Event] = []  # the request log of this transaction, in order
         self.changed: dict[UUID, RequestRow] = {}  # rows not written yet
         self.changed_queues: dict[UUID, Queue] = {}
+        self.seen: set[Position] = set()  # the items of the lane being walked that earlier ticks walked
 
     def walk(self, walk: Walk) -> None:
         """Settle the lane's items in order until one must wait for a handler; claim that one (and the
         user's requests that may follow it) unless a chain of the lane is still running."""
+        self.seen = walk.seen
         for n, item in enumerate(walk.items):
             try:
                 self.handle(item)
@@ -384,7 +387,7 @@ class _Transaction:
         queue = self.queues[row.user_id]
         if row.status.terminal or row.in_retry:
             # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
-            _skipped(row, item)
+            self.skipped(row, item)
             self.drain(row.user_id)  # a crash may have left the user's parked requests mid-drain
         elif row.parked:
             self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
@@ -412,8 +415,18 @@ class _Transaction:
                 self.run(row)
         else:
             if row.status.terminal:
-                _skipped(row, item)
+                self.skipped(row, item)
             self.drain(row.user_id)  # a redrive, a discard or a long drain left parked requests behind
+
+    def skipped(self, row: RequestRow, item: Inbound) -> None:
+        if item.position not in self.seen:  # else a lane walked again, not a record read again
+            log.info(
+                "already done; skipped",
+                status=row.status,
+                topic=item.position.topic,
+                partition=item.position.partition,
+                offset=item.position.offset,
+            )
 
     def run(self, row: RequestRow) -> None:
         """One attempt of `row`; then the user's parked requests, if that freed them."""
@@ -561,16 +574,6 @@ class _Transaction:
 
 def _request_of(item: Inbound) -> UUID | None:
     return item.record.request_id if item.record else None
-
-
-def _skipped(row: RequestRow, item: Inbound) -> None:
-    log.debug(
-        "already done; skipped",
-        status=row.status,
-        topic=item.position.topic,
-        partition=item.position.partition,
-        offset=item.position.offset,
-    )
 
 
 def read(
