@@ -24,6 +24,7 @@ import psycopg
 from bench import phases, report
 from bench.baselines import KAFKA_VERSION
 from bench.plan import FULL, QUICK, Plan
+from bench.report import CHECKS
 from tests.support.services import Services, provide
 from userq.logs import configure_logging
 
@@ -49,7 +50,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--quick", action="store_true", help="smoke run: tiny sizes, a minute or two (longer on a busy machine)"
     )
-    parser.add_argument("--phases", default="http,sleep,memory", help="comma-separated subset of http, sleep, memory")
+    parser.add_argument(
+        "--phases", default="http,sleep,slow,memory", help="comma-separated subset of http, sleep, slow, memory"
+    )
     parser.add_argument("--results-dir", type=Path, default=report.RESULTS_DIR)
     for name, help_ in _OVERRIDES.items():
         parser.add_argument(f"--{name.replace('_', '-')}", type=int, help=help_)
@@ -57,7 +60,7 @@ def main(argv: list[str] | None = None) -> int:
     plan = QUICK if args.quick else FULL
     plan = replace(plan, **{k: getattr(args, k) for k in _OVERRIDES if getattr(args, k) is not None})
     wanted = [p.strip() for p in args.phases.split(",") if p.strip()]
-    unknown = set(wanted) - {"http", "sleep", "memory"}
+    unknown = set(wanted) - {"http", "sleep", "slow", "memory"}
     if unknown:
         parser.error(f"unknown phases: {', '.join(sorted(unknown))}")
     configure_logging("WARNING", "console")  # the stacks' own set-up lines would bury the progress
@@ -66,11 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     print(report.table(results))
     print(f"\nwritten to {path}")
     failed = results["errors"] or any(
-        isinstance(check, dict) and not check.get("passed")
-        for check in (
-            report.lookup(results, p)
-            for p in ("http.checks", "sleep.checks", "sleep.wide.checks", "memory.few.checks", "memory.many.checks")
-        )
+        isinstance(check, dict) and not check.get("passed") for check in (report.lookup(results, p) for p in CHECKS)
     )
     return 1 if failed else 0
 

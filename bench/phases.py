@@ -7,7 +7,9 @@ and topics of its own, real API and worker processes) and returns its section of
    running (accept and end-to-end latency, peak lag); the Kafka and PostgreSQL baselines last.
 2. `sleep`: `demo.sleep {ms: 10}` of 200 users and `{ms: 100}` of 2,000 users, each on one partition
    (preloaded), drained by one worker, against strictly sequential processing (ms x records).
-3. `memory`: the same number of records of few and of many distinct users (produced directly, rows
+3. `slow`: one user's batch of 7 x `demo.sleep {ms: 10000}` beside 48 users sending `demo.echo` at 2/s
+   each, one partition: when the batch is done, and the others' end-to-end latency with and without it.
+4. `memory`: the same number of records of few and of many distinct users (produced directly, rows
    copied in), one worker each; its peak RSS.
 """
 
@@ -20,6 +22,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+import httpx
 
 from bench import baselines, checks, load, preload, probes, rows, users
 from bench.plan import Plan
@@ -155,6 +159,55 @@ def _sleep_shape(ctx: Context, name: str, people: int, per_user: int, ms: int) -
             "sequential_per_s": sequential,
             "ratio_to_sequential": round(figures["per_s"] / sequential, 2) if figures["per_s"] else None,
             "checks": checks.run(stack),
+        }
+
+
+def slow(ctx: Context) -> dict[str, Any]:
+    """One user's batch of `slow_requests` x `demo.sleep {ms: slow_ms}` beside `slow_others` users sending
+    `demo.echo` at 2/s each, all on one partition, one worker: when the batch is done (from its 202), and the
+    others' end-to-end latency while it runs against the same load before it."""
+    plan, progress = ctx.plan, ctx.progress
+    with ctx.stack("slow", 1) as stack:
+        people = users.sign_in(
+            stack.database_url,
+            ApiSettings(env="test"),
+            users.create(stack.database_url, plan.slow_others + 1, "slow"),
+        )
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        stack.start_worker()
+        slow_user, others = people[0], people[1:]
+        rate = 2.0 * len(others)
+        before_s, during_s = 20.0, plan.slow_requests * plan.slow_ms / 1000 + 5
+        progress.phase(f"{len(others)} users, demo.echo at {rate:g}/s for {before_s:g} s (no slow user yet)")
+        calm = load.run(load.Shot(url, "/v1/requests", others, int(rate * before_s), rate, 64, ECHO), 1, progress)
+        progress.phase(f"a batch of {plan.slow_requests} x demo.sleep {{ms: {plan.slow_ms}}} and the same load")
+        batch = {"requests": [{"type": "demo.sleep", "payload": {"ms": plan.slow_ms}}] * plan.slow_requests}
+        with httpx.Client(base_url=url, headers={"authorization": f"Bearer {slow_user.token}"}) as client:
+            answered = client.post("/v1/requests/batch", json=batch, timeout=30)
+        answered.raise_for_status()
+        slow_ids = [view["request_id"] for view in answered.json()["requests"]]
+        busy = load.run(load.Shot(url, "/v1/requests", others, int(rate * during_s), rate, 64, ECHO), 1, progress)
+        probes.drain(stack, calm.accepted + busy.accepted + len(slow_ids), plan.drain_timeout_s, progress, "worker")
+        with stack.db() as conn:
+            row = conn.execute(
+                """select extract(epoch from max(completed_at) - min(accepted_at))
+                     from requests where request_id = any(%s)""",
+                (slow_ids,),
+            ).fetchone()
+        assert row is not None
+        ids = [[a.request_id for answers in o.answers.values() for a in answers] for o in (calm, busy)]
+        answers = calm.answers
+        for user_id, listed in busy.answers.items():
+            answers.setdefault(user_id, []).extend(listed)
+        return {
+            "batch": {
+                "requests": plan.slow_requests,
+                "sleep_ms": plan.slow_ms,
+                "done_after_s": round(float(row[0]), 1),
+            },
+            "others_before": rows.end_to_end(stack, ids[0]),
+            "others_during": rows.end_to_end(stack, ids[1]),
+            "checks": checks.run(stack, answers),
         }
 
 

@@ -22,6 +22,9 @@ class Plan:
     wide_users: int  # its second shape: more users, longer sleeps
     wide_per_user: int
     wide_ms: int
+    slow_requests: int  # slow phase: one user's batch of demo.sleep
+    slow_ms: int
+    slow_others: int  # users sending demo.echo at 2/s each meanwhile
     memory_records: int  # memory phase: the same record count for both runs
     memory_users_few: int
     memory_users_many: int
@@ -54,6 +57,9 @@ FULL = Plan(
     wide_users=2_000,
     wide_per_user=10,
     wide_ms=100,
+    slow_requests=7,
+    slow_ms=10_000,
+    slow_others=48,
     memory_records=1_000_000,  # one record per user is the fewest that makes a million users distinct
     memory_users_few=1_000,
     memory_users_many=1_000_000,
@@ -73,6 +79,9 @@ QUICK = replace(
     sleep_per_user=2,
     wide_users=200,
     wide_per_user=2,
+    slow_requests=2,
+    slow_ms=1_000,
+    slow_others=8,
     memory_records=1_000,
     memory_users_few=100,
     memory_users_many=1_000,
