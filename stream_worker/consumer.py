@@ -138,12 +138,19 @@ class Worker:
 
     def _poll(self) -> list[Message]:
         """Wait for the first record (not at all when a tick is due), then take what else is already
-        fetched: batches without waiting for them to fill."""
+        fetched, BATCH_MAX_RECORDS at a time, while the lanes have room: a tick records what all of it
+        brought, without waiting for batches to fill."""
         first = self._consumer.poll(self._poll_timeout())
         if first is None:
             return []
-        more = self._settings.batch_max_records - 1
-        return [first, *self._consumer.consume(more, 0)] if more else [first]
+        messages = [first]
+        room = self._settings.max_in_flight_records - len(self._lanes)
+        while len(messages) < room:
+            more = self._consumer.consume(min(self._settings.batch_max_records, room - len(messages)), 0)
+            messages += more
+            if len(more) < self._settings.batch_max_records:
+                break
+        return messages
 
     def _poll_timeout(self) -> float:
         if self._lanes.dirty() or self._runner.has_finished():

@@ -110,11 +110,14 @@ class Lanes:
         lane.items = [item for item in lane.items[walk.settled :] if item.position not in parked]
         self._records -= len(gone) + len(parked)
         lane.checked -= {item.position for item in gone} | parked
-        for outcome in used & lane.outcomes.keys():
+        recorded = used & lane.outcomes.keys()
+        for outcome in recorded:
             del lane.outcomes[outcome]
-        ran = {request_id for request_id, _ in used}
-        skipped = {item.record.request_id for item in gone if item.record} - ran
-        stop = lane.chain if lane.chain is not None and skipped & lane.members else None
+        stop = None
+        if lane.chain is not None and lane.members:
+            ran = {request_id for request_id, _ in recorded}
+            skipped = {item.record.request_id for item in gone if item.record} - ran
+            stop = lane.chain if skipped & lane.members else None
         # walked up to where it must wait; dirty again only when the walk stopped at the bound of its head
         if not (walk.settled == len(walk.items) and lane.items and not walk.chain):
             self._dirty.pop(key, None)

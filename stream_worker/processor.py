@@ -31,6 +31,7 @@ stale wake-up finds nothing to do; a request claimed by a worker that died runs 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -150,10 +151,9 @@ class Processor:
                 unit.walk(walk)
             new = unit.processed.outgoing
             unit.processed.outgoing = [*earlier.records, *new]
-            with conn.pipeline():  # the tick's writes in one round trip
-                unit.write()
-                unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
-                store.record_events(conn, unit.events, self.actor)
+            unit.write()  # the tick's rows: a few set-based statements in one round trip
+            unit.processed.outbox_ids = [*earlier.ids, *outbox.add(conn, new)]
+            store.record_events(conn, unit.events, self.actor)
         return unit.processed
 
     def type_label(self, name: str) -> str:
@@ -167,13 +167,12 @@ class Processor:
         """The result event of a terminal request, and its dead letter when it has one."""
         assert row.processed_seq is not None
         assert row.completed_at is not None
-        event = ResultEvent.of(vars(row))
         key = str(row.user_id).encode()
         out = [
             Outgoing(
                 self.topics.results,
                 key,
-                wire.encode(event),
+                ResultEvent.encode_row(vars(row)),
                 wire.standard_headers(wire.RESULT_CONTENT_TYPE, row.trace_id),
                 row.user_id,
             )
@@ -293,6 +292,7 @@ class _Transaction:
         self.changed: dict[UUID, RequestRow] = {}  # rows not written yet
         self.changed_queues: dict[UUID, Queue] = {}
         self.seen: set[Position] = set()  # the items of the lane being walked that earlier ticks walked
+        self.where: tuple[RequestRow, Position]  # the request at hand, and where its record came from
 
     def walk(self, walk: Walk) -> None:
         """Settle the lane's items in order until one must wait for a handler; claim that one (and the
@@ -369,18 +369,29 @@ class _Transaction:
                     offset=item.position.offset,
                 )
             return
-        with structlog.contextvars.bound_contextvars(
+        self.where = (row, item.position)
+        if item.wakeup is None:
+            self.arrive(row, item)
+        else:
+            self.wake(row, item)
+
+    def note(self, level: int, event: str, **fields: Any) -> None:
+        """Log `event` about the request at hand, with where its record came from (only when the level is
+        on: a request that simply succeeds costs no log line's work)."""
+        if not log.is_enabled_for(level):
+            return
+        row, position = self.where
+        log.log(
+            level,
+            event,
             request_id=str(row.request_id),
             user_id=str(row.user_id),
             trace_id=row.trace_id,
-            topic=item.position.topic,
-            partition=item.position.partition,
-            offset=item.position.offset,
-        ):
-            if item.wakeup is None:
-                self.arrive(row, item)
-            else:
-                self.wake(row, item)
+            topic=position.topic,
+            partition=position.partition,
+            offset=position.offset,
+            **fields,
+        )
 
     def arrive(self, row: RequestRow, item: Inbound) -> None:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
@@ -397,7 +408,7 @@ class _Transaction:
             self.save(replace(row, parked=True))
             queue.has_parked = True
             self.count(row, "parked")
-            log.debug("parked behind the user's earlier requests", held_by=str(queue.held_by), paused=queue.paused)
+            self.note(logging.DEBUG, "parked behind the user's earlier requests", held_by=str(queue.held_by))
         else:
             self.run(row)
 
@@ -410,7 +421,7 @@ class _Transaction:
             elif row.next_attempt_at > self.clock.now():
                 self.processed.deferred.append((item, row.next_attempt_at))
             elif self.queues[row.user_id].paused:
-                log.info("queue paused; the retry waits for its resume")
+                self.note(logging.INFO, "queue paused; the retry waits for its resume")
             else:
                 self.run(row)
         else:
@@ -420,13 +431,7 @@ class _Transaction:
 
     def skipped(self, row: RequestRow, item: Inbound) -> None:
         if item.position not in self.seen:  # else a lane walked again, not a record read again
-            log.info(
-                "already done; skipped",
-                status=row.status,
-                topic=item.position.topic,
-                partition=item.position.partition,
-                offset=item.position.offset,
-            )
+            self.note(logging.INFO, "already done; skipped", status=row.status)
 
     def run(self, row: RequestRow) -> None:
         """One attempt of `row`; then the user's parked requests, if that freed them."""
@@ -448,14 +453,8 @@ class _Transaction:
             self.rows[row.request_id] = row
             if not self.has_outcome(row):
                 raise _Run(waiting[n:limit])
-            with structlog.contextvars.bound_contextvars(
-                request_id=str(row.request_id),
-                trace_id=row.trace_id,
-                topic=self.p.topics.requests,
-                partition=row.kafka_partition,
-                offset=row.sequence,
-            ):
-                self.execute(row)
+            self.where = (row, Position(self.p.topics.requests, row.kafka_partition or 0, row.sequence or 0))
+            self.execute(row)
         if len(waiting) <= limit:
             queue.has_parked = False  # all ran (the last may hold the user, but is not parked)
         elif not queue.blocked:
@@ -473,8 +472,7 @@ class _Transaction:
         if row.status is not Status.PROCESSING:
             transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
         self.processed.used.append((row.request_id, attempt))
-        with structlog.contextvars.bound_contextvars(attempt=attempt):
-            self._execute(row, attempt, done)
+        self._execute(row, attempt, done)
 
     def _execute(self, row: RequestRow, attempt: int, done: Finished) -> None:
         request_type = self.p.request_type(row.type)
@@ -490,13 +488,21 @@ class _Transaction:
             at = self.clock.now()
         if isinstance(outcome, Succeeded):
             row = finished(row, Status.SUCCEEDED, attempt, started_at, at, self.next_seq(user_id), outcome.result)
-            log.debug("request succeeded", type=row.type)
+            self.note(logging.DEBUG, "request succeeded", type=row.type, attempt=attempt)
             self.release(user_id, row.request_id)
         elif isinstance(outcome, DeadLetter):
             error = {**outcome.error, "cause": outcome.cause}
             row = finished(row, Status.DEAD_LETTERED, attempt, started_at, at, self.next_seq(user_id), error=error)
             policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
-            log.warning("request dead-lettered", type=row.type, cause=outcome.cause, policy=policy, error=outcome.error)
+            self.note(
+                logging.WARNING,
+                "request dead-lettered",
+                type=row.type,
+                attempt=attempt,
+                cause=outcome.cause,
+                policy=policy,
+                error=outcome.error,
+            )
             self.processed.dead_letters.append((self.p.type_label(row.type), outcome.cause))
             if policy == "halt":
                 self.hold(user_id, row.request_id, "halted")
@@ -504,8 +510,13 @@ class _Transaction:
                 self.release(user_id, row.request_id)
         else:
             row = retrying(row, attempt, started_at, at, outcome.delay, outcome.error)
-            log.info(
-                "attempt failed; retry scheduled", type=row.type, delay=round(outcome.delay, 3), error=outcome.error
+            self.note(
+                logging.INFO,
+                "attempt failed; retry scheduled",
+                type=row.type,
+                attempt=attempt,
+                delay=round(outcome.delay, 3),
+                error=outcome.error,
             )
             self.hold(user_id, row.request_id, "retrying")
             self.emit(self.p.wakeup(row))

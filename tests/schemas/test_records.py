@@ -72,3 +72,30 @@ def test_unknown_fields_are_refused() -> None:
 def test_header_lookup() -> None:
     assert header([("a", b"1"), ("b", "2")], "b") == "2"
     assert header(None, "a") is None
+
+
+@pytest.mark.parametrize(
+    ("completed_at", "result", "error"),
+    [
+        (datetime(2026, 12, 3, 15, 0, 0, tzinfo=UTC), {"ok": True, "n": [1, 2]}, None),
+        (datetime(2026, 12, 3, 15, 0, 0, 123456, tzinfo=UTC), None, {"cause": "permanent", "message": "é"}),
+    ],
+)
+def test_the_fast_result_encoding_is_the_models(
+    completed_at: datetime, result: dict[str, object] | None, error: dict[str, object] | None
+) -> None:
+    row = {
+        "request_id": uuid.uuid4(),
+        "user_id": uuid.uuid4(),
+        "type": "demo.echo",
+        "status": "succeeded",
+        "result": result,
+        "error": error,
+        "attempts": 2,
+        "sequence": 41,
+        "processed_seq": 7,
+        "completed_at": completed_at,
+        "trace_id": "t1",
+        "payload": {"not": "in the event"},
+    }
+    assert ResultEvent.encode_row(row) == encode(ResultEvent.of(row))
