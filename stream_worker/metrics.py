@@ -44,17 +44,17 @@ RECORDS = Counter(
     "userq_worker_records_total", "Records of committed batches (requests and wake-ups)", ["topic", "partition"]
 )
 BATCH_RECORDS = Histogram(
-    "userq_worker_batch_records", "Records settled per tick (one recording transaction)", buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
+    "userq_worker_batch_records", "Records settled per tick", buckets=(1, 2, 5, 10, 25, 50, 100, 250, 500, 1000)
 )
 BATCH_SECONDS = Histogram(
-    "userq_worker_batch_transaction_seconds", "PostgreSQL transaction time per tick (handlers never run inside it)", buckets=SECONDS
+    "userq_worker_batch_transaction_seconds", "PostgreSQL transaction time per tick", buckets=SECONDS
 )
 COMMIT_SECONDS = Histogram("userq_worker_offset_commit_seconds", "Offset commit time", buckets=SECONDS)
 HANDLER_SECONDS = Histogram("userq_worker_handler_seconds", "Handler run time per attempt", ["type"], buckets=SECONDS)
 END_TO_END_SECONDS = Histogram(
     "userq_worker_end_to_end_seconds", "From acceptance to the terminal state", ["type"], buckets=END_TO_END
 )
-BATCH_FAILURES = Counter("userq_worker_batch_failures_total", "Ticks rolled back and recorded again, and publishing that failed", ["reason"])
+BATCH_FAILURES = Counter("userq_worker_batch_failures_total", "Ticks rolled back or not published", ["reason"])
 REBALANCES = Counter("userq_worker_rebalances_total", "Partitions assigned, revoked or lost", ["event"])
 IN_FLIGHT = Gauge("userq_worker_records_in_hand", "Records read and not settled yet, in the users' lanes")
 SCHEDULED = Gauge("userq_worker_scheduled_wakeups", "Wake-ups waiting in memory for their due time")
