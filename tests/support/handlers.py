@@ -1,7 +1,8 @@
 """Request types for tests only, registered when a test lists this module in `HANDLER_MODULES`.
 
 `test.charge` is the shape of a real handler with an effect: it calls another service (here: it notes its
-run in a file and waits), then its database step applies the effect inside the recording transaction.
+run in a file and waits), then its database step applies the effect inside the recording transaction
+(a ledger deposit, as `ledger.deposit` makes it).
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from stream_worker.handlers.builtin import Amount, deposit
 from stream_worker.handlers.registry import Context, JSONObject, RecordContext, handler
 
 RUNS_FILE = "USERQ_TEST_RUNS_FILE"  # where `test.charge` notes each of its runs: one line, the request_id
@@ -23,18 +25,7 @@ class Charge(BaseModel):
 
 
 def _apply(ctx: RecordContext, payload: Charge, result: JSONObject) -> JSONObject:
-    row = ctx.db.execute(
-        """insert into ledger_accounts (user_id, balance) values (%s, %s)
-           on conflict (user_id) do update set balance = ledger_accounts.balance + excluded.balance
-           returning balance""",
-        (ctx.user_id, payload.amount),
-    ).fetchone()
-    assert row is not None
-    ctx.db.execute(
-        "insert into ledger_entries (request_id, user_id, amount, balance_after) values (%s, %s, %s, %s)",
-        (ctx.request_id, ctx.user_id, payload.amount, row[0]),
-    )
-    return {**result, "ok": True, "balance": row[0]}
+    return {**result, **deposit(ctx, Amount(amount=payload.amount))}  # the built-in ledger's own effect
 
 
 @handler("test.charge", Charge, record=_apply)
