@@ -67,7 +67,7 @@ class Worker:
         self._clock: Clock | None = None
         self._tracker = OffsetTracker()
         self._schedule: Schedule[Inbound] = Schedule()
-        self._lanes = Lanes(settings.lane_max_records, settings.tick_max_rows)
+        self._lanes = Lanes(settings.chain_max_records, settings.tick_max_rows)
         self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
         self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
         self._paused = False
@@ -182,7 +182,7 @@ class Worker:
         """Record what the dirty lanes have to show in one transaction; then deliver, start the chains it
         claimed and commit the offsets it settled."""
         walks = list(self._lanes.walks())
-        partitions = {item.position.key for _, walk, _, _ in walks for item in (*walk.items, *walk.overflow)}
+        partitions = {item.position.key for _, walk, _, _ in walks for item in walk.items}
         outcomes = {key: done for _, _, lane_outcomes, _ in walks for key, done in lane_outcomes.items()}
         unchecked = [item for _, _, _, fresh in walks for item in fresh]
         try:
@@ -216,7 +216,7 @@ class Worker:
         chains = []
         settled: list[Inbound] = []
         for key, walk, _, fresh in walks:
-            settled += walk.items[: walk.settled] + walk.parked
+            settled += walk.items[: walk.settled]
             chain, stop = self._lanes.settle(key, walk, used, fresh)
             if chain is not None:
                 chains.append((chain, walk.chain))

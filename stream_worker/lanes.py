@@ -5,9 +5,8 @@ then be committed). A lane is *dirty* when something new is there for a tick to 
 arrived, an outcome that finished, a chain that ended. While a chain of a lane is with the runner the
 tick claims nothing new for it; what the chain finishes is recorded as it comes.
 
-Bounds: a lane longer than `lane_max` has its newest records parked in PostgreSQL by the next tick (their
-offsets move on; the user's drain runs them later, in order), so one user with a slow handler and a long
-backlog holds `lane_max` records in memory, not the backlog. A tick reads `tick_max_rows` rows at most.
+Bounds: a chain takes `chain_max` records of a lane at most; a tick reads `tick_max_rows` rows at most;
+the records in all lanes are bounded by the consumer (MAX_IN_FLIGHT_RECORDS: reading pauses above it).
 """
 
 from __future__ import annotations
@@ -34,8 +33,8 @@ class Lane:
 
 
 class Lanes:
-    def __init__(self, lane_max: int, tick_max_rows: int) -> None:
-        self._lane_max = lane_max
+    def __init__(self, chain_max: int, tick_max_rows: int) -> None:
+        self._chain_max = chain_max
         self._tick_max_rows = tick_max_rows
         self._lanes: dict[LaneKey, Lane] = {}
         self._dirty: dict[LaneKey, None] = {}  # the lanes a tick should walk, oldest first
@@ -83,14 +82,9 @@ class Lanes:
         for key in self._dirty:
             lane = self._lanes[key]
             running = lane.chain is not None
-            head = len(lane.outcomes) + 1 + (0 if running else self._lane_max)
-            overflow = [  # the newest arrivals, beyond the bound and not in the running chain
-                item
-                for item in lane.items[self._lane_max :]
-                if running and item.wakeup is None and item.record and item.record.request_id not in lane.members
-            ]
-            walk = Walk(lane.items[:head], running, overflow, lane.checked)
-            read = [*walk.items, *overflow]
+            head = len(lane.outcomes) + 1 + (0 if running else self._chain_max)
+            walk = Walk(lane.items[:head], running, lane.checked)
+            read = walk.items
             if rows and rows + len(read) > self._tick_max_rows:
                 return
             rows += len(read)
@@ -106,10 +100,9 @@ class Lanes:
         lane = self._lanes[key]
         lane.checked.update(item.position for item in checked)
         gone = lane.items[: walk.settled]
-        parked = {item.position for item in walk.parked}
-        lane.items = [item for item in lane.items[walk.settled :] if item.position not in parked]
-        self._records -= len(gone) + len(parked)
-        lane.checked -= {item.position for item in gone} | parked
+        lane.items = lane.items[walk.settled :]
+        self._records -= len(gone)
+        lane.checked -= {item.position for item in gone}
         recorded = used & lane.outcomes.keys()
         for outcome in recorded:
             del lane.outcomes[outcome]

@@ -98,10 +98,8 @@ class Walk:
 
     items: list[Inbound]  # the head of the lane, in order: walked until one must wait
     running: bool  # a chain of this lane is with the runner: the walk claims nothing new
-    overflow: list[Inbound] = field(default_factory=list)  # records beyond the lane's bound: to park
     seen: set[Position] = field(default_factory=set)  # items that earlier ticks walked already
     settled: int = 0  # items of the head that are done with (their offsets may be committed)
-    parked: list[Inbound] = field(default_factory=list)  # of `overflow`: parked, done with
     chain: list[Attempt] = field(default_factory=list)  # claimed: to run, in order, after the commit
 
 
@@ -142,7 +140,7 @@ class Processor:
                 store.check_epochs(conn, epochs)
             if unchecked:
                 store.wait_for_acceptance(conn, unchecked)
-            records = [item.record for walk in walks for item in (*walk.items, *walk.overflow) if item.record]
+            records = [item.record for walk in walks for item in walk.items if item.record]
             queues = store.lock_queues(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
             rows = store.lock_requests(conn, [r.request_id for r in records])
@@ -293,25 +291,30 @@ class _Transaction:
         self.changed_queues: dict[UUID, Queue] = {}
         self.seen: set[Position] = set()  # the items of the lane being walked that earlier ticks walked
         self.where: tuple[RequestRow, Position]  # the request at hand, and where its record came from
+        self.source = ""  # 'topic:partition' of the record being walked: what drives the runs it claims
 
     def walk(self, walk: Walk) -> None:
         """Settle the lane's items in order until one must wait for a handler; claim that one (and the
         user's requests that may follow it) unless a chain of the lane is still running."""
         self.seen = walk.seen
         for n, item in enumerate(walk.items):
+            self.source = _partition_of(item)
             try:
                 self.handle(item)
             except _Run as run:
+                # the request that must run next is marked as running, driven by this record's partition;
+                # when the lane's chain is still out, that is the request it runs now (or next)
+                self.mark_running(run.rows[0])
                 if not walk.running:
                     rows = run.rows
                     if len(rows) == 1 and item.wakeup is None and rows[0].request_id == _request_of(item):
                         rows = [*rows, *self.followers(rows[0].user_id, walk.items[n + 1 :])]
-                    walk.chain = self.claim(rows)
+                    walk.chain = [
+                        Attempt(r.request_id, r.user_id, r.type, r.payload, r.attempts + 1, r.attempts_before_redrive)
+                        for r in rows
+                    ]
                 break
             walk.settled += 1
-        for item in walk.overflow:
-            if self.park_overflow(item):
-                walk.parked.append(item)
 
     def followers(self, user_id: UUID, items: list[Inbound]) -> list[RequestRow]:
         """The new requests right behind a claimed one that may run after it without another look at the
@@ -327,31 +330,17 @@ class _Transaction:
             out.append(row)
         return out
 
-    def claim(self, rows: list[RequestRow]) -> list[Attempt]:
-        """Mark the first of `rows` as running (`processing`); the attempts of all, for the runner."""
-        first = rows[0]
-        if first.status is not Status.PROCESSING:
+    def mark_running(self, row: RequestRow) -> None:
+        """`row` runs now (`processing`), driven by the record being walked: another worker's drain of the
+        user leaves it alone (see `drain`), a purge does not cancel it."""
+        row = self.rows.get(row.request_id, row)
+        if row.status is not Status.PROCESSING:
             now = self.clock.now()
-            status = transition(first.status, Status.PROCESSING)
-            self.save(replace(first, status=status, started_at=first.started_at or now))
-            self.events.append(Event(first.user_id, first.request_id, Status.PROCESSING, first.attempts + 1, now))
-        return [
-            Attempt(r.request_id, r.user_id, r.type, r.payload, r.attempts + 1, r.attempts_before_redrive) for r in rows
-        ]
-
-    def park_overflow(self, item: Inbound) -> bool:
-        """Park a new request that arrived while the user's lane is full; whether it is done with."""
-        row = self.rows.get(item.record.request_id) if item.record else None
-        if item.record is None or row is None or row.user_id != item.record.user_id:
-            self.handle(item)  # unreadable, or never accepted: handled at once, whatever the lane holds
-            return True
-        if row.status is not Status.QUEUED:
-            return row.status is not Status.PROCESSING  # else a claim a crash left: it runs in its turn
-        if not row.parked:
-            self.save(replace(row, parked=True))
-            self.queues[row.user_id].has_parked = True
-            self.count(row, "parked")
-        return True
+            status = transition(row.status, Status.PROCESSING)
+            self.save(replace(row, status=status, started_at=row.started_at or now, claimed_from=self.source))
+            self.events.append(Event(row.user_id, row.request_id, Status.PROCESSING, row.attempts + 1, now))
+        elif row.claimed_from != self.source:
+            self.save(replace(row, claimed_from=self.source))  # taken over: its driver's partition is ours now
 
     def handle(self, item: Inbound) -> None:
         if item.record is None:
@@ -397,9 +386,10 @@ class _Transaction:
         """A record of the requests topic: run it, park it, or (read again) finish what a crash left."""
         queue = self.queues[row.user_id]
         if row.status.terminal or row.in_retry:
-            # read again after a crash: its outcome and what it published are in PostgreSQL (outbox)
+            # read again after a crash: its outcome and what it published are in PostgreSQL (outbox); or
+            # walked again while the drain it started goes on: the drain carries on from where it is
             self.skipped(row, item)
-            self.drain(row.user_id)  # a crash may have left the user's parked requests mid-drain
+            self.drain(row.user_id)
         elif row.parked:
             self.drain(row.user_id)  # read again after a crash: it runs in its place among the parked
         elif row.status is Status.PROCESSING or self.has_outcome(row):
@@ -452,6 +442,8 @@ class _Transaction:
                 return
             self.rows[row.request_id] = row
             if not self.has_outcome(row):
+                if row.status is Status.PROCESSING and row.claimed_from not in (None, self.source):
+                    return  # another partition's record drives this drain (its worker runs it, or its next owner)
                 raise _Run(waiting[n:limit])
             self.where = (row, Position(self.p.topics.requests, row.kafka_partition or 0, row.sequence or 0))
             self.execute(row)
@@ -480,6 +472,8 @@ class _Transaction:
         started_at = self.clock.at(done.started)
         if row.status is not Status.PROCESSING:  # else its claim logged the start
             self.events.append(Event(user_id, row.request_id, Status.PROCESSING, attempt, started_at))
+        if row.started_at is not None and row.started_at > started_at:
+            row = replace(row, started_at=started_at)  # marked running by a tick after it had started
         outcome = done.outcome
         assert outcome is not None  # a chain's end without an outcome is never kept (`Lanes.finished`)
         at = self.clock.at(done.ended)
@@ -581,6 +575,10 @@ class _Transaction:
 
     def emit(self, out: Outgoing) -> None:
         self.processed.outgoing.append(out)
+
+
+def _partition_of(item: Inbound) -> str:
+    return f"{item.position.topic}:{item.position.partition}"
 
 
 def _request_of(item: Inbound) -> UUID | None:

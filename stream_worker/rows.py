@@ -42,6 +42,7 @@ class RequestRow:
     last_failed_at: datetime | None
     attempts_before_redrive: int
     trace_id: str
+    claimed_from: str | None = None  # 'topic:partition' of the record that drives its run (when processing)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)

@@ -30,11 +30,11 @@ class WorkerSettings(CommonSettings):
         description="Largest result a handler may return (JSON); a larger one dead-letters its request. Keep the"
         " result event within the broker's message.max.bytes (1 MiB by default).",
     )
-    lane_max_records: int = Field(
+    chain_max_records: int = Field(
         100,
         ge=1,
         le=10_000,
-        description="Records of one user held in memory at most; the user's newer ones are parked in PostgreSQL.",
+        description="Requests of one user a chain runs back to back at most, before a tick records them.",
     )
     max_in_flight_records: int = Field(
         20_000, ge=100, description="Records held in memory at most, all users together; reading pauses above it."

@@ -158,12 +158,12 @@ _WRITE_REQUESTS = """
        set status = x.status, attempts = x.attempts, result = x.result, error = x.error,
            started_at = x.started_at, completed_at = x.completed_at, parked = x.parked,
            next_attempt_at = x.next_attempt_at, first_failed_at = x.first_failed_at,
-           last_failed_at = x.last_failed_at, processed_seq = x.processed_seq
+           last_failed_at = x.last_failed_at, processed_seq = x.processed_seq, claimed_from = x.claimed_from
       from unnest(%b::uuid[], %b::text[], %b::int[], %b::jsonb[], %b::jsonb[], %b::timestamptz[],
                   %b::timestamptz[], %b::bool[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
-                  %b::bigint[])
+                  %b::bigint[], %b::text[])
         as x(request_id, status, attempts, result, error, started_at, completed_at, parked, next_attempt_at,
-             first_failed_at, last_failed_at, processed_seq)
+             first_failed_at, last_failed_at, processed_seq, claimed_from)
      where r.request_id = x.request_id"""
 
 
@@ -184,6 +184,7 @@ def _columns(rows: list[RequestRow]) -> tuple[list[Any], ...]:
         [r.first_failed_at for r in rows],
         [r.last_failed_at for r in rows],
         [r.processed_seq for r in rows],
+        [r.claimed_from for r in rows],
     )
 
 

@@ -39,7 +39,7 @@ def _done(chain: int, item: Inbound, last: bool) -> Finished:
 
 
 def test_a_walk_claims_a_chain_then_waits_for_its_outcomes() -> None:
-    lanes = Lanes(lane_max=10, tick_max_rows=100)
+    lanes = Lanes(chain_max=10, tick_max_rows=100)
     items = [_item(ALICE) for _ in range(3)]
     for item in items:
         lanes.add(ALICE, item)
@@ -69,7 +69,7 @@ def test_a_walk_claims_a_chain_then_waits_for_its_outcomes() -> None:
 
 
 def test_an_outcome_of_a_chain_given_up_is_dropped() -> None:
-    lanes = Lanes(lane_max=10, tick_max_rows=100)
+    lanes = Lanes(chain_max=10, tick_max_rows=100)
     item = _item(ALICE)
     lanes.add(ALICE, item)
     [(_, walk, _, unchecked)] = list(lanes.walks())
@@ -81,26 +81,8 @@ def test_an_outcome_of_a_chain_given_up_is_dropped() -> None:
     assert not lanes.dirty() and len(lanes) == 0
 
 
-def test_a_running_lane_beyond_its_bound_has_its_newest_records_parked() -> None:
-    lanes = Lanes(lane_max=2, tick_max_rows=100)
-    first = _item(ALICE)
-    lanes.add(ALICE, first)
-    [(_, walk, _, unchecked)] = list(lanes.walks())
-    walk.chain = [_attempt(first)]
-    lanes.settle(ALICE, walk, set(), unchecked)
-    newer = [_item(ALICE) for _ in range(4)]
-    for item in newer:
-        lanes.add(ALICE, item)
-    [(_, walk, _, unchecked)] = list(lanes.walks())
-    assert walk.items == [first]  # only the head: the claimed one, still running
-    assert walk.overflow == newer[1:]  # beyond the first two of the lane
-    walk.parked = walk.overflow
-    lanes.settle(ALICE, walk, set(), unchecked)
-    assert len(lanes) == 2
-
-
 def test_a_tick_reads_a_bounded_number_of_rows_and_leaves_the_rest_for_the_next() -> None:
-    lanes = Lanes(lane_max=5, tick_max_rows=8)
+    lanes = Lanes(chain_max=5, tick_max_rows=8)
     for user in (ALICE, BOB):
         for _ in range(5):
             lanes.add(user, _item(user))
@@ -113,7 +95,7 @@ def test_a_tick_reads_a_bounded_number_of_rows_and_leaves_the_rest_for_the_next(
 
 
 def test_a_chain_whose_next_request_was_settled_without_running_is_stopped() -> None:
-    lanes = Lanes(lane_max=10, tick_max_rows=100)
+    lanes = Lanes(chain_max=10, tick_max_rows=100)
     items = [_item(ALICE) for _ in range(3)]
     for item in items:
         lanes.add(ALICE, item)
