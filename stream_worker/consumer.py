@@ -209,7 +209,8 @@ class Worker:
             self._drop_connection()
             self._stopping.wait(self._settings.infra_backoff_s)
             return
-        self._after_db_commit()
+        if processed.used:
+            self._after_db_commit()
         self._publish(conn, processed.outgoing, processed.outbox_ids)
         used = set(processed.used)
         deferred = {item.position: due for item, due in processed.deferred}
@@ -303,7 +304,8 @@ class Worker:
                 self._epochs.update(store.claim_partitions(conn, unclaimed, self._settings.worker_id))
 
     def _after_db_commit(self) -> None:
-        """Fault injection for the tests (off unless FAULT_KILL_AFTER_DB_COMMITS is set): die right here."""
+        """Fault injection for the tests (off unless FAULT_KILL_AFTER_DB_COMMITS is set): die right here,
+        after a commit that recorded outcomes, before their offsets are committed."""
         self._db_commits += 1
         if self._db_commits == self._settings.fault_kill_after_db_commits:
             log.warning("fault injection: SIGKILL between the PostgreSQL commit and the offset commit")

@@ -80,7 +80,9 @@ class WorkerSettings(CommonSettings):
         " inside a transaction; database steps do, and must stay well below it.",
     )
     fault_kill_after_db_commits: int = Field(
-        0, ge=0, description="Testing only: SIGKILL itself after this many batch commits, before the offsets."
+        0,
+        ge=0,
+        description="Testing only: SIGKILL itself after this many commits that recorded outcomes, before the offsets.",
     )
     outbox_sweep_interval_s: float = Field(
         5.0, gt=0, description="How often a worker publishes outbox records that a stopped worker left behind."
