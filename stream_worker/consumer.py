@@ -385,7 +385,10 @@ class Worker:
                 options=f"-c idle_in_transaction_session_timeout={timeout_ms}",
             )
             use_orjson(self._conn)
-            self._clock = Clock(store.now(self._conn))
+            if self._clock is None:  # once: anchored again after a reconnect, times recorded on either side of
+                before = time.monotonic()  # it could disagree by the anchor's own error
+                database_now = store.now(self._conn)
+                self._clock = Clock(database_now, (before + time.monotonic()) / 2)
         return self._conn
 
     def _drop_connection(self) -> None:

@@ -83,9 +83,10 @@ class Queue:
 class Clock:
     """PostgreSQL's clock, read once and carried on by this process's monotonic clock."""
 
-    def __init__(self, database_now: datetime) -> None:
+    def __init__(self, database_now: datetime, monotonic_then: float | None = None) -> None:
+        """`database_now` was read at `monotonic_then` (default: now; better, the middle of the round trip)."""
         self._base = database_now
-        self._started = time.monotonic()
+        self._started = time.monotonic() if monotonic_then is None else monotonic_then
 
     def now(self) -> datetime:
         return self.at(time.monotonic())
