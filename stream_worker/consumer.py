@@ -120,12 +120,16 @@ class Worker:
             messages = []  # the seek goes back to before them: they come again
         self._commit_pending()
         self._admit(messages)
+        self._record_finished()
+        self._flow_control()
+        self._sweep_outbox()
+
+    def _record_finished(self) -> None:
+        """Take what the handlers finished into the lanes, and tick when any lane has something new."""
         for done in self._runner.take():
             self._lanes.finished(done)
         if self._lanes.dirty():
             self._tick()
-        self._flow_control()
-        self._sweep_outbox()
 
     def _finish(self) -> None:
         """SIGTERM: read nothing more; record what the lanes hold until they are empty or time is up."""
@@ -429,10 +433,7 @@ class Worker:
         # rebalance refused may be pending, and this is its last chance. What is still running is given up.
         revoked = {(p.topic, p.partition) for p in partitions}
         metrics.REBALANCES.labels("revoked").inc(len(partitions))
-        for done in self._runner.take():
-            self._lanes.finished(done)
-        if self._lanes.dirty():
-            self._tick()
+        self._record_finished()
         self._commit_pending(only=revoked)
         self._forget(revoked)
         self._read_again_needed = True

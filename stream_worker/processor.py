@@ -45,7 +45,13 @@ from schemas import records as wire
 from schemas.lifecycle import Status, transition
 from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
 from stream_worker import outbox, store
-from stream_worker.handlers.registry import DeadLetterPolicy, RecordContext, Registry, RequestType
+from stream_worker.handlers.registry import (
+    DeadLetterPolicy,
+    RecordContext,
+    Registry,
+    RequestType,
+    dead_letter_policy,
+)
 from stream_worker.ordering import Position, TopicPartitionKey
 from stream_worker.outbox import Outgoing
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
@@ -487,7 +493,7 @@ class _Transaction:
         elif isinstance(outcome, DeadLetter):
             error = {**outcome.error, "cause": outcome.cause}
             row = finished(row, Status.DEAD_LETTERED, attempt, started_at, at, self.next_seq(user_id), error=error)
-            policy = (request_type and request_type.dead_letter_policy) or self.p.policies.dead_letter
+            policy = dead_letter_policy(request_type, self.p.policies.dead_letter)
             self.note(
                 logging.WARNING,
                 "request dead-lettered",

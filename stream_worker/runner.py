@@ -30,7 +30,14 @@ import structlog
 from pydantic import BaseModel, ValidationError
 
 from stream_worker.errors import HandlerTimeout
-from stream_worker.handlers.registry import Context, DeadLetterPolicy, Registry, RequestType, describe
+from stream_worker.handlers.registry import (
+    Context,
+    DeadLetterPolicy,
+    Registry,
+    RequestType,
+    dead_letter_policy,
+    describe,
+)
 from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
 
@@ -135,8 +142,7 @@ class Runner:
         if isinstance(outcome, Succeeded):
             return request_type is not None and request_type.record is None
         if isinstance(outcome, DeadLetter):
-            policy = (request_type and request_type.dead_letter_policy) or self._dead_letter
-            return policy == "continue"
+            return dead_letter_policy(request_type, self._dead_letter) == "continue"
         return False
 
     def _begin(self, chains: list[tuple[int, list[Attempt]]]) -> None:

@@ -175,6 +175,11 @@ class Registry:
         return True
 
 
+def dead_letter_policy(request_type: RequestType[Any] | None, default: DeadLetterPolicy) -> DeadLetterPolicy:
+    """What follows a dead letter of this type: its own policy, else the worker's `default`."""
+    return (request_type and request_type.dead_letter_policy) or default
+
+
 def describe(exc: ValidationError) -> str:
     parts = []
     for error in exc.errors()[:5]:
