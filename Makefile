@@ -17,7 +17,7 @@ install: $(VENV)/.installed  ## virtualenv with userq and its dev tools
 infra: install  ## Kafka and PostgreSQL (native, no Docker), migrated, topics created
 	infra/local/postgres.sh start
 	infra/local/kafka.sh start
-	$(PY) -m userq setup
+	$(PY) -m runtime setup
 
 dev: install  ## everything: Kafka, PostgreSQL, the API on :3000, two workers; Ctrl-C stops it all
 	infra/local/dev.sh up

@@ -1,6 +1,6 @@
 """`python -m bench [--quick]`: the benchmark of issue 6; `make bench` runs the full default.
 
-Takes Kafka and PostgreSQL the way the tests do (`tests.support.services.provide`: given, or started
+Takes Kafka and PostgreSQL the way the tests do (`harness.services.provide`: given, or started
 from infra/local and stopped again), runs the phases (`bench.phases`), prints a table and writes it all
 as JSON under bench/results/. Exits 1 when a phase failed or a correctness check did not pass; a target
 not met is a figure, not a failure.
@@ -25,8 +25,8 @@ from bench import phases, report
 from bench.baselines import KAFKA_VERSION
 from bench.plan import FULL, QUICK, Plan
 from bench.report import CHECKS
-from tests.support.services import Services, provide
-from userq.logs import configure_logging
+from harness.services import Services, provide
+from runtime.logs import configure_logging
 
 _OVERRIDES = {
     "users": "N: distinct users of the HTTP phases",

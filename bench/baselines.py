@@ -26,10 +26,10 @@ from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
 from bench import load
-from tests.support.processes import Process, free_port, wait_ready
-from tests.support.services import ROOT
-from tests.support.stack import Stack
-from userq.kafka import producer_config
+from harness.processes import Process, free_port, wait_ready
+from harness.services import ROOT
+from harness.stack import Stack
+from runtime.kafka import producer_config
 
 KAFKA_VERSION = "4.1.1"  # infra/local/common.sh pins the same
 _PRODUCER_SUMMARY = re.compile(

@@ -21,7 +21,7 @@ from typing import Any
 from confluent_kafka import Consumer, TopicPartition
 
 from bench.load import Answer
-from tests.support.stack import TERMINAL, Stack
+from harness.stack import TERMINAL, Stack
 
 
 def run(stack: Stack, answers: dict[str, list[Answer]] | None = None) -> dict[str, Any]:

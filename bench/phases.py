@@ -1,4 +1,4 @@
-"""The phases of a bench run. Each builds its own private userq (`tests.support.stack.Stack`: a database
+"""The phases of a bench run. Each builds its own private userq (`harness.stack.Stack`: a database
 and topics of its own, real API and worker processes) and returns its section of the results.
 
 1. `http`: N users x M `demo.echo` submitted at the maximum (no worker yet, so the accept path is alone
@@ -27,11 +27,11 @@ import httpx
 
 from bench import baselines, checks, load, preload, probes, rows, users
 from bench.plan import Plan
+from harness.services import Services
+from harness.stack import Stack
 from producer_api.settings import ApiSettings
 from schemas import records as wire
 from schemas.records import RequestRecord
-from tests.support.services import Services
-from tests.support.stack import Stack
 
 ECHO: dict[str, Any] = {"type": "demo.echo", "payload": {"bench": True}}
 # The per-user submit limits are not what the bench measures: far above any rate it reaches.

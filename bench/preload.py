@@ -18,10 +18,10 @@ import psycopg
 from confluent_kafka import KafkaError, Message, Producer
 from psycopg.types.json import Jsonb
 
+from runtime.kafka import producer_config
+from runtime.settings import CommonSettings
 from schemas import records as wire
 from schemas.records import RequestRecord
-from userq.kafka import producer_config
-from userq.settings import CommonSettings
 
 
 def preload(

@@ -7,8 +7,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from tests.support.checks import consumer_lag
-from tests.support.stack import TERMINAL, Stack
+from harness.stack import TERMINAL, Stack, consumer_lag
 
 
 def total_lag(stack: Stack) -> int:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.support.stack import Stack
+from harness.stack import Stack
 
 
 def throughput(stack: Stack, request_ids: list[str] | None = None) -> dict[str, Any]:

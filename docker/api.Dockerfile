@@ -17,6 +17,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip --python /opt/userq/bin/python install -r requirements.txt
 COPY README.md ./
 COPY schemas ./schemas
+COPY request_types ./request_types
+COPY store ./store
+COPY runtime ./runtime
 COPY userq ./userq
 COPY producer_api ./producer_api
 COPY stream_worker ./stream_worker

@@ -1,7 +1,7 @@
 # A userq worker (`python -m stream_worker`): one member of the consumer group; run as many as there
 # are partitions. It serves Prometheus metrics on 0.0.0.0:$METRICS_PORT (9101) and nothing else.
 #   docker build -f docker/worker.Dockerfile -t userq-worker .
-# The same image runs the one-shot `python -m userq setup` (migrations and topics).
+# The same image runs the one-shot `python -m runtime setup` (migrations and topics).
 # Two stages, as in docker/api.Dockerfile: a builder that fills a virtualenv, a slim non-root runtime.
 
 ARG PYTHON_IMAGE=python:3.11.14-slim-bookworm
@@ -17,6 +17,9 @@ RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml
     && pip --python /opt/userq/bin/python install -r requirements.txt
 COPY README.md ./
 COPY schemas ./schemas
+COPY request_types ./request_types
+COPY store ./store
+COPY runtime ./runtime
 COPY userq ./userq
 COPY producer_api ./producer_api
 COPY stream_worker ./stream_worker

@@ -25,8 +25,8 @@ from producer_api.models import Registration
 from producer_api.passwords import WeakPassword
 from producer_api.services.users import create_admin
 from producer_api.settings import ApiSettings
-from userq.db import migrate
-from userq.logs import configure_logging
+from runtime.logs import configure_logging
+from store.db import migrate
 
 
 def main(argv: list[str] | None = None) -> int:

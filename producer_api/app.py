@@ -32,9 +32,9 @@ from producer_api.services.throttle import LoginThrottle
 from producer_api.services.wakeups import Wakeups
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
-from stream_worker.handlers.registry import load, registry
-from userq.db import migrate, use_orjson
-from userq.kafka import ensure_topics, producer_config
+from request_types.registry import load, registry
+from runtime.kafka import ensure_topics, producer_config
+from store.db import migrate, use_orjson
 
 log = structlog.get_logger(__name__)
 

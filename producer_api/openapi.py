@@ -24,7 +24,7 @@ from pydantic import BaseModel
 
 from producer_api.errors import ErrorBody
 from producer_api.models import NewRequest, StreamEvent
-from stream_worker.handlers.registry import Registry
+from request_types.registry import Registry
 
 REF = "#/components/schemas/{model}"
 

@@ -10,7 +10,7 @@ from pydantic import Field, PrivateAttr, field_validator, model_validator
 from pydantic_settings import NoDecode
 
 from producer_api.keys import Algorithm, KeyRing, load
-from userq.settings import CommonSettings
+from runtime.settings import CommonSettings
 
 DEV_JWT_SECRET = "dev-only-secret-change-me-0123456789abcdef"  # noqa: S105 (refused outside dev/test)
 

@@ -8,16 +8,16 @@ from types import FrameType
 
 import structlog
 
+from request_types.registry import load, registry
+from runtime.kafka import ensure_topics
+from runtime.logs import configure_logging
+from store.db import migrate
 from stream_worker import metrics
 from stream_worker.consumer import Worker
-from stream_worker.handlers.registry import load, registry
 from stream_worker.outcomes import RetryPolicy
 from stream_worker.processor import Policies, Processor, Topics
 from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
-from userq.db import migrate
-from userq.kafka import ensure_topics
-from userq.logs import configure_logging
 
 
 def main() -> int:

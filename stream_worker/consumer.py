@@ -9,7 +9,7 @@ oldest record not settled yet, so it never passes a request whose outcome is not
 a handler takes; a user with a slow handler keeps only its own lane waiting.
 
 The worker reads the requests topic and the retry topic in one group. Wake-ups from the retry topic wait
-in memory until due (`retry.Schedule`); their partition's commit point stays at the oldest one not done.
+in memory until due (`wakeups.Schedule`); their partition's commit point stays at the oldest one not done.
 
 When PostgreSQL fails mid-tick the tick is rolled back and run again after a pause, with the outcomes
 the handlers came to kept in memory. A commit refused because the group is rebalancing is kept pending:
@@ -33,17 +33,18 @@ import psycopg
 import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
-from stream_worker import metrics, outbox, store
+from runtime.kafka import producer_config
+from store import outbox
+from store.db import use_orjson
+from store.outbox import Outgoing
+from stream_worker import metrics, store
 from stream_worker.lanes import Lanes
-from stream_worker.ordering import OffsetTracker, Position, TopicPartitionKey
-from stream_worker.outbox import Outgoing
+from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
-from stream_worker.retry import Schedule
 from stream_worker.rows import Clock
 from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
-from userq.db import use_orjson
-from userq.kafka import producer_config
+from stream_worker.wakeups import Schedule
 
 log = structlog.get_logger(__name__)
 

@@ -15,7 +15,7 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
-from stream_worker.ordering import Position
+from stream_worker.offsets import Position
 from stream_worker.processor import Inbound, Walk
 from stream_worker.runner import Finished
 

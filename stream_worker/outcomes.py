@@ -10,7 +10,7 @@ from typing import Any
 
 import orjson
 
-from stream_worker.errors import TransientError, Unrecordable
+from request_types.errors import TransientError, Unrecordable
 
 JSONObject = dict[str, Any]
 _NUL = re.compile(rb"(?<!\\)(?:\\\\)*\\u0000")  # a NUL character as JSON writes it, not an escaped backslash

@@ -41,23 +41,24 @@ from uuid import UUID
 import psycopg
 import structlog
 
-from schemas import records as wire
-from schemas.lifecycle import Status, transition
-from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
-from stream_worker import outbox, store
-from stream_worker.handlers.registry import (
+from request_types.registry import (
     DeadLetterPolicy,
     RecordContext,
     Registry,
     RequestType,
     dead_letter_policy,
 )
-from stream_worker.ordering import Position, TopicPartitionKey
-from stream_worker.outbox import Outgoing
+from schemas import records as wire
+from schemas.lifecycle import Status, transition
+from schemas.records import Headers, RequestRecord, ResultEvent, RetryRecord
+from store import outbox
+from store.outbox import Outgoing
+from store.request_log import Event
+from stream_worker import store
+from stream_worker.offsets import Position, TopicPartitionKey
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
 from stream_worker.rows import Clock, HoldReason, Queue, RequestRow, finished, retrying
 from stream_worker.runner import Attempt, Finished
-from userq.events import Event
 
 log = structlog.get_logger(__name__)
 

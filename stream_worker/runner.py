@@ -29,8 +29,8 @@ from uuid import UUID
 import structlog
 from pydantic import BaseModel, ValidationError
 
-from stream_worker.errors import HandlerTimeout
-from stream_worker.handlers.registry import (
+from request_types.errors import HandlerTimeout
+from request_types.registry import (
     Context,
     DeadLetterPolicy,
     Registry,

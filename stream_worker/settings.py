@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from userq.settings import CommonSettings
+from runtime.settings import CommonSettings
 
 
 class WorkerSettings(CommonSettings):

@@ -16,9 +16,9 @@ from psycopg.rows import class_row
 from psycopg.types.json import Jsonb
 
 from schemas.records import RequestRecord
-from stream_worker.ordering import TopicPartitionKey
+from store import request_log as events
+from stream_worker.offsets import TopicPartitionKey
 from stream_worker.rows import Queue, RequestRow
-from userq import events
 
 Conn = psycopg.Connection[Any]
 
@@ -189,7 +189,7 @@ def _columns(rows: list[RequestRow]) -> tuple[list[Any], ...]:
 
 
 def record_events(conn: Conn, recorded: list[events.Event], actor: str) -> None:
-    """Number and store the transaction's state changes; must be its last statement (see `userq.events`)."""
+    """Number and store the transaction's state changes; must be its last statement (see `store.request_log`)."""
     if recorded:
         conn.execute(events.RECORD_EVENTS, events.params(recorded, actor))
 

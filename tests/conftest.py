@@ -5,9 +5,9 @@ from pathlib import Path
 
 import pytest
 
+from harness.services import Services, provide
+from harness.stack import Stack
 from tests.support.scenario import RESULTS
-from tests.support.services import Services, provide
-from tests.support.stack import Stack
 
 
 @pytest.fixture(scope="session")

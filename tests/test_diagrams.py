@@ -15,15 +15,15 @@ from pathlib import Path
 
 import pytest
 
+from harness.services import ROOT
 from producer_api.app import create_app
 from producer_api.settings import ApiSettings
+from runtime.settings import CommonSettings
 from stream_worker.settings import WorkerSettings
-from tests.support.services import ROOT
-from userq.settings import CommonSettings
 
 DIAGRAMS = ROOT / "docs" / "diagrams"
 DOC = ROOT / "docs" / "architecture.md"
-PACKAGES = ("producer_api", "stream_worker", "schemas", "userq")
+PACKAGES = ("producer_api", "stream_worker", "schemas", "store", "request_types", "runtime", "userq")
 NAMES = ("architecture", "flow", "process")
 
 STAMP = re.compile(
@@ -229,4 +229,4 @@ def _read(path: Path) -> str:
 
 @cache
 def _migrations() -> str:
-    return "\n".join(_read(p) for p in sorted((ROOT / "userq" / "migrations").glob("*.sql")))
+    return "\n".join(_read(p) for p in sorted((ROOT / "store" / "migrations").glob("*.sql")))

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
+from harness.services import ROOT
 from producer_api.settings import ApiSettings
 from stream_worker.settings import WorkerSettings
-from tests.support.services import ROOT
 
 
 def test_every_setting_is_documented_in_the_readme() -> None:

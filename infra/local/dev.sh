@@ -40,7 +40,7 @@ up() {
   # the services find what was started here, also on ports moved with USERQ_KAFKA_PORT / USERQ_PG_PORT
   export KAFKA_BOOTSTRAP_SERVERS="${external_kafka:-127.0.0.1:$KAFKA_PORT}"
   export DATABASE_URL="${DATABASE_URL:-postgresql://userq:userq@127.0.0.1:$PG_PORT/userq}"
-  "$py" -m userq setup
+  "$py" -m runtime setup
   export LOG_FORMAT="${LOG_FORMAT:-console}" PORT="$port"
   setsid "$py" -m producer_api & echo $! > "$run/api.pid"
   for i in $(seq 1 "$workers"); do

@@ -19,8 +19,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from producer_api.models import DeadLetterPage, DeadLetterView, RequestView
 from producer_api.services.wakeups import Busy, Wakeups, lock_queue
-from userq import events
-from userq.events import Event
+from store import request_log as events
+from store.request_log import Event
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
               completed_at, sequence, processed_seq, first_failed_at, last_failed_at, trace_id"""

@@ -21,8 +21,8 @@ from producer_api.services.wakeups import Wakeups, lock_queue
 from schemas import records as wire
 from schemas.lifecycle import Status
 from schemas.records import ResultEvent
-from userq import events
-from userq.events import Event
+from store import request_log as events
+from store.request_log import Event
 
 Actor = Literal["user", "admin"]
 Order = Literal["depth", "oldest"]

@@ -30,13 +30,13 @@ from psycopg_pool import AsyncConnectionPool
 from producer_api.models import NewRequest, RequestPage, RequestView
 from producer_api.producer import AsyncProducer, NotDelivered
 from producer_api.services.groups import GroupCommit
+from request_types.registry import InvalidPayload, Registry, UnknownType
 from schemas import payload
 from schemas import records as wire
 from schemas.lifecycle import Status
 from schemas.records import RequestRecord
-from stream_worker.handlers.registry import InvalidPayload, Registry, UnknownType
-from userq import events
-from userq.events import Event
+from store import request_log as events
+from store.request_log import Event
 
 log = structlog.get_logger(__name__)
 
@@ -157,7 +157,7 @@ class RequestService:
                 )
                 views = {v.request_id: v for v in await cur.fetchall()}
             accepted = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
-            await conn.execute(events.RECORD_EVENTS, events.params(accepted, "api"))  # last: see userq.events
+            await conn.execute(events.RECORD_EVENTS, events.params(accepted, "api"))  # last: see store.request_log
         for record, delivery in zip(records, deliveries, strict=True):
             log.info(
                 "accepted",

@@ -17,7 +17,7 @@ from producer_api.models import TokenPair
 from producer_api.security import InvalidToken, decode, issue
 from producer_api.services.groups import GroupCommit
 from producer_api.settings import ApiSettings
-from userq import events
+from store import request_log as events
 
 
 async def open_session(pool: AsyncConnectionPool, settings: ApiSettings, user_id: uuid.UUID) -> TokenPair:

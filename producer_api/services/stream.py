@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.services.sessions import SessionRoles
-from userq import events
+from store import request_log as events
 
 log = structlog.get_logger(__name__)
 

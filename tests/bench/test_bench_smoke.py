@@ -14,10 +14,10 @@ import pytest
 
 from bench import checks, load, preload, probes, report, rows, users
 from bench.load import Answer
+from harness.processes import Process, free_port, wait_ready
+from harness.stack import Stack
 from producer_api.security import issue
 from producer_api.settings import ApiSettings
-from tests.support.processes import Process, free_port, wait_ready
-from tests.support.stack import Stack
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.services import ROOT
+from harness.services import ROOT
 
 TOOLS = ROOT / "infra" / "local" / "compose-tools.sh"
 COMPOSE_FILE = ROOT / "docker-compose.yml"

@@ -11,11 +11,11 @@ from typing import Any
 
 import pytest
 
+from harness.services import ROOT
 from producer_api.settings import ApiSettings
+from runtime.settings import CommonSettings
 from stream_worker.settings import WorkerSettings
 from tests.deploy.conftest import Compose
-from tests.support.services import ROOT
-from userq.settings import CommonSettings
 
 SERVICES = {"kafka", "postgres", "init", "api", "worker", "prometheus", "grafana", "kafka-ui"}
 ONE_SHOT = {"init"}

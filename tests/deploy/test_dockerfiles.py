@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.services import ROOT
+from harness.services import ROOT
 
 DOCKERFILES = {
     "api": (ROOT / "docker" / "api.Dockerfile", ["python", "-m", "producer_api"], ("PORT", "/healthz")),

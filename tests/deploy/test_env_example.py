@@ -9,11 +9,11 @@ from typing import Any
 from pydantic.fields import FieldInfo
 from pydantic_core import PydanticUndefined
 
+from harness.services import ROOT
 from producer_api.settings import ApiSettings
+from runtime.settings import CommonSettings
 from stream_worker.settings import WorkerSettings
 from tests.deploy.conftest import COMPOSE_FILE, Compose
-from tests.support.services import ROOT
-from userq.settings import CommonSettings
 
 EXAMPLE = ROOT / ".env.example"
 ENTRY = re.compile(r"^# ([A-Z][A-Z0-9_]*)=(.*)$")

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from tests.support.services import ROOT
+from harness.services import ROOT
 
 SCRIPT = ROOT / "docker" / "healthcheck.py"
 STATUS = {"/healthz": 200, "/readyz": 503, "/metrics": 204}

@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from bench import preload, users
+from harness.stack import Stack
 from tests.support.checks import check
-from tests.support.stack import Stack
 
 pytestmark = pytest.mark.partitions(1)  # every user on one partition
 

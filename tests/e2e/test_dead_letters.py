@@ -6,7 +6,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.stack import Client, Stack, make_admin
+from harness.stack import Client, Stack, make_admin
 
 pytestmark = pytest.mark.partitions(1)
 

@@ -12,9 +12,9 @@ from pathlib import Path
 import httpx
 from prometheus_client import multiprocess
 
+from harness.processes import free_port
+from harness.stack import Stack
 from tests.infra.references import value
-from tests.support.processes import free_port
-from tests.support.stack import Stack
 
 
 def _scrape(url: str) -> str:

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
+from harness.stack import Stack
 from tests.support.checks import check
 from tests.support.load import ledger_mix, submit_all
-from tests.support.stack import Stack
 
 USERS = 8
 PER_USER = 100

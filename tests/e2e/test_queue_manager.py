@@ -6,8 +6,8 @@ import json
 import time
 from typing import Any
 
+from harness.stack import Client, Stack, make_admin
 from tests.support.checks import read_messages
-from tests.support.stack import Client, Stack, make_admin
 
 QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
 

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import time
 
+from harness.stack import Stack, make_admin
 from tests.support.scenario import FAST_RETRIES
-from tests.support.stack import Stack, make_admin
 
 
 def test_every_transition_is_logged_with_attempt_actor_and_error(stack: Stack, api: str) -> None:

@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 
+from harness.stack import Stack
 from schemas import records as wire
 from tests.support.checks import check, read_messages
-from tests.support.stack import Stack
 
 pytestmark = pytest.mark.partitions(1)
 

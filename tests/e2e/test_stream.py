@@ -9,8 +9,8 @@ from collections.abc import Iterator
 
 import httpx
 
+from harness.stack import Client, Stack
 from tests.support.sse import collect, messages
-from tests.support.stack import Client, Stack
 
 STREAM = {"STREAM_HEARTBEAT_S": "1"}
 

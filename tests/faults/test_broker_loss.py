@@ -17,10 +17,10 @@ import pytest
 from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # type: ignore[attr-defined]
 
+from harness.services import Services, native_running, native_script
+from harness.stack import Stack
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, RESULTS, run_scenario, wait_until
-from tests.support.services import Services, native_running, native_script
-from tests.support.stack import Stack
 
 CLUSTER = "kafka-cluster.sh"
 OUTAGE_S = 15.0  # how long the load runs with the broker dead

@@ -6,10 +6,10 @@ import statistics
 
 import pytest
 
+from harness.stack import Client, Stack
 from tests.support.checks import check
 from tests.support.load import Load
 from tests.support.scenario import RESULTS
-from tests.support.stack import Client, Stack
 
 pytestmark = pytest.mark.partitions(1)  # every user shares the one partition
 USERS = 4

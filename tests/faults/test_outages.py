@@ -10,10 +10,10 @@ import time
 
 import pytest
 
+from harness.services import native_script
+from harness.stack import Stack
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, run_scenario
-from tests.support.services import native_script
-from tests.support.stack import Stack
 
 
 @pytest.mark.parametrize(("script", "down_s"), [("kafka.sh", 6.0), ("postgres.sh", 3.0)], ids=["kafka", "postgres"])

@@ -8,10 +8,10 @@ import time
 
 from confluent_kafka import Producer
 
+from harness.stack import Stack
 from tests.support.checks import read_messages
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, run_scenario
-from tests.support.stack import Stack
 
 # A frozen worker is noticed in seconds, and its transaction does not hold users' locks for long.
 QUICK_GROUP = {"SESSION_TIMEOUT_MS": "6000", "MAX_POLL_INTERVAL_MS": "10000", "DB_IDLE_IN_TRANSACTION_TIMEOUT_S": "4"}

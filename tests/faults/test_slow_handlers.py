@@ -10,10 +10,10 @@ from pathlib import Path
 
 import pytest
 
+from harness.stack import Client, Stack
 from tests.support.checks import check
 from tests.support.load import Load
 from tests.support.scenario import wait_until
-from tests.support.stack import Client, Stack
 
 pytestmark = pytest.mark.partitions(1)  # the slow user and everyone else share the one partition
 
@@ -113,7 +113,7 @@ def test_a_handler_killed_mid_call_runs_again_and_its_database_effect_applies_on
 ) -> None:
     runs = tmp_path / "runs"
     runs.touch()
-    env = {"HANDLER_MODULES": json.dumps(["stream_worker.handlers.builtin", "tests.support.handlers"])}
+    env = {"HANDLER_MODULES": json.dumps(["request_types.builtin", "tests.support.handlers"])}
     api = stack.start_api(**env)
     victim = stack.start_worker(**env, USERQ_TEST_RUNS_FILE=str(runs))
     client: Client = stack.client(api)

@@ -6,10 +6,10 @@ from __future__ import annotations
 import random
 import signal
 
+from harness.processes import Process
+from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.processes import Process
 from tests.support.scenario import FAST_RETRIES, run_scenario, terminal_count, wait_until
-from tests.support.stack import Stack
 
 KILLS = 5
 

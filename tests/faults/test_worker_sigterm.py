@@ -7,9 +7,9 @@ import time
 
 import orjson
 
+from harness.stack import Stack
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, run_scenario
-from tests.support.stack import Stack
 
 
 def test_sigterm_drains_cleanly_without_redelivery(stack: Stack, api: str) -> None:

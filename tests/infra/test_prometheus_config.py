@@ -6,8 +6,8 @@ import re
 import subprocess
 from pathlib import Path
 
+from harness.services import ROOT
 from tests.infra.references import PROMETHEUS, load_yaml, promtool, rules
-from tests.support.services import ROOT
 
 
 def _promtool(*args: str) -> str:

@@ -16,10 +16,10 @@ import httpx
 import pytest
 from confluent_kafka import Producer
 
+from harness.processes import free_port
+from harness.services import ROOT
+from harness.stack import Stack
 from tests.infra.references import PROMETHEUS, dashboard_queries, dashboards, exposed, metric_names, rules, value
-from tests.support.processes import free_port
-from tests.support.services import ROOT
-from tests.support.stack import Stack
 
 T = TypeVar("T")
 

@@ -13,8 +13,8 @@ import uuid
 import httpx
 from argon2 import PasswordHasher
 
+from harness.stack import PASSWORD, Client, Stack
 from producer_api.security import verify_password
-from tests.support.stack import PASSWORD, Client, Stack
 
 
 def test_register_then_token(api: str) -> None:

@@ -17,9 +17,9 @@ import httpx
 import pytest
 from fastapi.routing import APIRoute
 
+from harness.stack import PASSWORD, Stack
 from producer_api.app import create_app
 from producer_api.settings import ApiSettings
-from tests.support.stack import PASSWORD, Stack
 
 # Reachable without a token; anything else that the app serves needs one.
 PUBLIC = {"/v1/auth/register", "/v1/auth/token", "/v1/auth/refresh", "/healthz", "/readyz", "/metrics"}

@@ -16,9 +16,9 @@ import httpx
 import jwt
 import pytest
 
+from harness.stack import Client, Stack
 from producer_api.keys import PrivateKey, jwk_members, thumbprint
 from producer_api.settings import DEV_JWT_SECRET
-from tests.support.stack import Client, Stack
 from tests.support.tokens import ed25519_key, hmac_signed, public_pem, replace_payload, rsa_key, unsigned, write_keys
 
 REFUSED = {"error": {"code": "unauthorized", "message": "missing, invalid or expired credentials"}}

@@ -8,7 +8,7 @@ import pytest
 
 from producer_api.app import create_app
 from producer_api.openapi import implied_errors
-from stream_worker.handlers.registry import registry
+from request_types.registry import registry
 
 
 @pytest.fixture(scope="module")

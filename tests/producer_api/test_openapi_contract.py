@@ -19,7 +19,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.support.stack import Stack, make_admin
+from harness.stack import Stack, make_admin
 
 MAX_EXAMPLES = 25  # test cases per operation and phase
 TIME_LIMIT_S = 600

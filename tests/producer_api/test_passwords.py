@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from harness.stack import PASSWORD
 from producer_api.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check, common
-from tests.support.stack import PASSWORD
 
 
 @pytest.mark.parametrize(

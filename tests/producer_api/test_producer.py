@@ -14,11 +14,11 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.processes import free_port
+from harness.stack import Stack
 from producer_api.producer import AsyncProducer, NotDelivered, QueueFull
-from tests.support.processes import free_port
-from tests.support.stack import Stack
-from userq.kafka import producer_config
-from userq.settings import CommonSettings
+from runtime.kafka import producer_config
+from runtime.settings import CommonSettings
 
 FLOOD = 2000
 CONCURRENCY = 50

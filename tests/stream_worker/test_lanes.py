@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from schemas.records import RequestRecord
 from stream_worker.lanes import Lanes
-from stream_worker.ordering import Position
+from stream_worker.offsets import Position
 from stream_worker.outcomes import Succeeded
 from stream_worker.processor import Inbound
 from stream_worker.runner import Attempt, Finished

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from stream_worker.errors import PermanentError, TransientError, Unrecordable
+from request_types.errors import PermanentError, TransientError, Unrecordable
 from stream_worker.outcomes import DeadLetter, Retry, RetryPolicy, decide, error_info, recordable
 
 POLICY = RetryPolicy(max_attempts=4, base_delay=1.0, max_delay=10.0)

@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from schemas import records as wire
 from schemas.records import RequestRecord
-from stream_worker.ordering import Position
+from stream_worker.offsets import Position
 from stream_worker.processor import read
 
 AT = Position("userq.requests", 0, 7)

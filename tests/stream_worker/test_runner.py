@@ -11,8 +11,8 @@ from collections.abc import Iterator
 import pytest
 from pydantic import BaseModel
 
-from stream_worker.errors import TransientError
-from stream_worker.handlers.registry import Context, JSONObject, RecordContext, Registry
+from request_types.errors import TransientError
+from request_types.registry import Context, JSONObject, RecordContext, Registry
 from stream_worker.outcomes import DeadLetter, Retry, RetryPolicy, Succeeded
 from stream_worker.runner import Attempt, Finished, Runner
 

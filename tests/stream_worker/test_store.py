@@ -8,9 +8,9 @@ from typing import Any
 
 import psycopg
 
+from harness.stack import Stack
 from stream_worker import store
 from stream_worker.rows import Queue
-from tests.support.stack import Stack
 
 
 def _user_with_a_parked_request(conn: psycopg.Connection[Any]) -> uuid.UUID:

@@ -20,7 +20,7 @@ from typing import Any
 import orjson
 from confluent_kafka import Consumer, TopicPartition
 
-from tests.support.stack import Stack
+from harness.stack import Stack, consumer_lag
 
 Row = dict[str, Any]
 
@@ -175,26 +175,6 @@ def _check_dead_letter_topic(stack: Stack, report: Report, rows: list[Row]) -> N
             f"dead-letter topic holds {len(on_topic)} requests, PostgreSQL {len(dead)}: "
             f"{sorted(on_topic ^ dead)[:5]} differ"
         )
-
-
-def consumer_lag(stack: Stack) -> dict[str, int]:
-    """Per partition of the requests and retry topics: high watermark minus the group's committed offset."""
-    consumer = Consumer(
-        {"bootstrap.servers": stack.services.kafka, "group.id": stack.settings.group_id, "enable.auto.commit": False}
-    )
-    try:
-        lag = {}
-        for topic in (stack.settings.requests_topic, stack.settings.retry_topic):
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-            for tp in committed:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-                behind = high - max(tp.offset, 0)
-                if behind:
-                    lag[f"{topic}[{tp.partition}]"] = behind
-        return lag
-    finally:
-        consumer.close()
 
 
 def wait_for_no_lag(stack: Stack, timeout: float) -> dict[str, int]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import httpx
 
-from tests.support.stack import Client
+from harness.stack import Client
 
 Plan = list[tuple[str, dict[str, Any]]]
 

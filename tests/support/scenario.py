@@ -11,9 +11,9 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from harness.stack import Stack
 from tests.support.checks import Report, check
 from tests.support.load import Load, ledger_mix
-from tests.support.stack import Stack
 
 # Workers in fault scenarios retry quickly, so that flaky requests settle within the run.
 FAST_RETRIES = {"RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5"}

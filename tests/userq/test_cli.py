@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner, Result
 
-from tests.support.stack import PASSWORD, Stack, make_admin
+from harness.stack import PASSWORD, Stack, make_admin
 from userq.cli import app
 
 

@@ -16,7 +16,7 @@ import httpx
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from tests.support.stack import PASSWORD, Stack
+from harness.stack import PASSWORD, Stack
 from userq.client import ApiError, Client, FileTokens, MemoryTokens, Tokens, _retry_after, parse_sse
 
 

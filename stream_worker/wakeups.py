@@ -3,7 +3,7 @@
 Records of the retry topic are read as soon as they arrive and held here, each until its due time, so a
 long backoff never delays another user's wake-up that is due sooner (no head-of-line blocking on the
 retry partition). The schedule is a cache of the topic: the partition's committed offset stays at the
-oldest wake-up not yet done (see `ordering.OffsetTracker`), so after a crash they are read again.
+oldest wake-up not yet done (see `offsets.OffsetTracker`), so after a crash they are read again.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import itertools
 from collections.abc import Iterable
 from typing import Generic, TypeVar
 
-from stream_worker.ordering import Position, TopicPartitionKey
+from stream_worker.offsets import Position, TopicPartitionKey
 
 T = TypeVar("T")
 

@@ -10,7 +10,7 @@ from confluent_kafka import KafkaError, KafkaException
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
-from userq.settings import CommonSettings
+from runtime.settings import CommonSettings
 
 log = structlog.get_logger(__name__)
 

@@ -13,7 +13,7 @@ from typing import IO
 
 import httpx
 
-from tests.support.services import ROOT
+from harness.services import ROOT
 
 
 def free_port() -> int:

@@ -1,4 +1,4 @@
-"""PostgreSQL plumbing: connection settings and versioned migrations (`python -m userq migrate`)."""
+"""PostgreSQL plumbing: connection settings and versioned migrations (`python -m runtime migrate`)."""
 
 from __future__ import annotations
 
@@ -36,7 +36,7 @@ class Migration:
 def migrations() -> list[Migration]:
     """The packaged migrations in version order."""
     found = []
-    for entry in resources.files("userq.migrations").iterdir():
+    for entry in resources.files("store.migrations").iterdir():
         match = _MIGRATION_NAME.match(entry.name)
         if match:
             found.append(Migration(int(match[1]), match[2], entry.read_text(encoding="utf-8")))

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from stream_worker.ordering import OffsetTracker, Position, rewind_points
+from stream_worker.offsets import OffsetTracker, Position, rewind_points
 
 T0, T1 = ("t", 0), ("t", 1)
 

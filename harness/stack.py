@@ -13,17 +13,18 @@ from typing import Any
 import httpx
 import jwt
 import psycopg
+from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg.conninfo import make_conninfo
 
-from tests.support.processes import Process, free_port, wait_for_log, wait_ready
-from tests.support.services import Services
-from userq.db import migrate
-from userq.kafka import ensure_topics
-from userq.settings import CommonSettings
+from harness.processes import Process, free_port, wait_for_log, wait_ready
+from harness.services import Services
+from runtime.kafka import ensure_topics
+from runtime.settings import CommonSettings
+from store.db import migrate
 
 TERMINAL = ("succeeded", "dead_lettered", "cancelled")
-PASSWORD = "a long enough password"  # what `Client` registers with: it passes the password rules
+PASSWORD = "a long enough password"  # noqa: S105 - what `Client` registers with: it passes the password rules
 
 
 class Stack:
@@ -183,3 +184,23 @@ def make_admin(stack: Stack, url: str) -> Client:
     client = Client(url, username, password, register=False)
     stack.clients.append(client)
     return client
+
+
+def consumer_lag(stack: Stack) -> dict[str, int]:
+    """Per partition of the requests and retry topics: high watermark minus the group's committed offset."""
+    consumer = Consumer(
+        {"bootstrap.servers": stack.services.kafka, "group.id": stack.settings.group_id, "enable.auto.commit": False}
+    )
+    try:
+        lag = {}
+        for topic in (stack.settings.requests_topic, stack.settings.retry_topic):
+            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
+            for tp in committed:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
+                behind = high - max(tp.offset, 0)
+                if behind:
+                    lag[f"{topic}[{tp.partition}]"] = behind
+        return lag
+    finally:
+        consumer.close()

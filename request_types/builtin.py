@@ -6,9 +6,9 @@ import asyncio
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
+from request_types.errors import PermanentError, TransientError
+from request_types.registry import Context, JSONObject, RecordContext, handler, in_transaction
 from schemas.payload import Integer, JsonObject
-from stream_worker.errors import PermanentError, TransientError
-from stream_worker.handlers.registry import Context, JSONObject, RecordContext, handler, in_transaction
 
 MAX_AMOUNT = 10**12
 

@@ -7,7 +7,7 @@ import psycopg
 import pytest
 from pydantic import BaseModel
 
-from stream_worker.handlers.registry import (
+from request_types.registry import (
     Context,
     InvalidPayload,
     JSONObject,
@@ -54,8 +54,8 @@ def test_a_type_cannot_be_registered_twice() -> None:
 
 
 def test_the_builtins_are_registered() -> None:
-    from stream_worker.handlers import builtin  # noqa: F401
-    from stream_worker.handlers.registry import registry
+    from request_types import builtin  # noqa: F401
+    from request_types.registry import registry
 
     assert {"demo.echo", "demo.sleep", "demo.flaky", "demo.poison", "ledger.deposit", "ledger.withdraw"} <= set(
         registry.names()

@@ -34,7 +34,7 @@ class CommonSettings(BaseSettings):
     )
     replication_factor: int = Field(1, ge=1, le=7, description="Replication factor of userq's topics.")
     handler_modules: list[str] = Field(
-        ["stream_worker.handlers.builtin"],
+        ["request_types.builtin"],
         description="Modules that register request types, imported by the API and the workers alike.",
     )
     log_level: str = Field("INFO", description="Log level: DEBUG, INFO, WARNING, ERROR.")

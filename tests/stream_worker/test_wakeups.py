@@ -1,7 +1,7 @@
 from __future__ import annotations
 
-from stream_worker.ordering import Position
-from stream_worker.retry import Schedule
+from stream_worker.offsets import Position
+from stream_worker.wakeups import Schedule
 
 
 def _at(partition: int, offset: int) -> Position:

@@ -1,1 +1,0 @@
-"""Request handlers. Register yours with `stream_worker.handlers.registry.handler` (see README)."""
