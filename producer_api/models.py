@@ -167,3 +167,8 @@ class DeadLetterView(RequestView):
 class DeadLetterPage(BaseModel):
     dead_letters: list[DeadLetterView]
     next_cursor: str | None
+
+
+def columns_of(view: type[BaseModel]) -> str:
+    """The `requests` columns a view is read from: its fields, by the same names."""
+    return ", ".join(view.model_fields)

@@ -8,6 +8,7 @@ can reject a record it does not understand without guessing. A record that does 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 from uuid import UUID
@@ -15,7 +16,7 @@ from uuid import UUID
 import orjson
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from schemas.lifecycle import Status
+from schemas.lifecycle import RequestRow, Status
 
 REQUEST_CONTENT_TYPE = "application/vnd.userq.request.v1+json"
 RESULT_CONTENT_TYPE = "application/vnd.userq.result.v1+json"
@@ -42,6 +43,29 @@ class RequestRecord(_Record):
     payload: dict[str, Any]
     accepted_at: datetime
     trace_id: str = Field(min_length=1, max_length=64)
+
+
+def request_of(row: RequestRow) -> RequestRecord:
+    """The record of the request `row` holds: what a wake-up and a dead letter carry."""
+    return RequestRecord(
+        request_id=row.request_id,
+        user_id=row.user_id,
+        type=row.type,
+        payload=row.payload,
+        accepted_at=row.accepted_at,
+        trace_id=row.trace_id,
+    )
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A record to publish (through the outbox): its topic, key, value and headers."""
+
+    topic: str
+    key: bytes | None
+    value: bytes | None
+    headers: Headers
+    user_id: UUID | None  # whose order it belongs to; None for a record that was unreadable
 
 
 class RetryRecord(_Record):
@@ -157,3 +181,28 @@ def header(headers: Headers | None, name: str) -> str | None:
         if key == name:
             return value.decode("utf-8", "replace") if isinstance(value, bytes) else value
     return None
+
+
+def result_of(row: RequestRow, topic: str) -> Outgoing:
+    """The result event of the terminal request `row`, to publish on `topic` (the results topic)."""
+    return Outgoing(
+        topic,
+        str(row.user_id).encode(),
+        ResultEvent.encode_row(vars(row)),
+        standard_headers(RESULT_CONTENT_TYPE, row.trace_id),
+        row.user_id,
+    )
+
+
+def wakeup_of(row: RequestRow, topic: str) -> Outgoing:
+    """A wake-up for `row` on `topic` (the retry topic): its retry when due, else the drain of a parked
+    request; the worker that owns the user then looks at the user again."""
+    due = row.next_attempt_at or row.accepted_at
+    record = RetryRecord.wakeup(request_of(row), row.attempts, due, row.first_failed_at, row.error)
+    return Outgoing(
+        topic,
+        str(row.user_id).encode(),
+        encode(record),
+        standard_headers(RETRY_CONTENT_TYPE, row.trace_id),
+        row.user_id,
+    )

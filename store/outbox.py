@@ -14,18 +14,9 @@ from uuid import UUID
 
 import psycopg
 
-from schemas.records import Headers
+from schemas.records import Outgoing
 
 Conn = psycopg.Connection[Any]
-
-
-@dataclass(frozen=True)
-class Outgoing:
-    topic: str
-    key: bytes | None
-    value: bytes | None
-    headers: Headers
-    user_id: UUID | None  # whose order it belongs to; None for a record that was unreadable
 
 
 @dataclass(frozen=True)
@@ -34,26 +25,38 @@ class Stored:
     records: list[Outgoing]
 
 
+_NEXT_IDS = "select nextval('outbox_id_seq') from generate_series(1, %s)"
+_COPY = "copy outbox (id, user_id, topic, key, value, header_names, header_values) from stdin"
+
+
 def add(conn: Conn, records: list[Outgoing]) -> list[int]:
     """Write `records` to the outbox (ids drawn first, rows copied in: one statement whatever their
     number); their ids. Not in pipeline mode: COPY ends a pipeline."""
     if not records:
         return []
-    ids = [
-        row[0]
-        for row in conn.execute(
-            "select nextval('outbox_id_seq') from generate_series(1, %s)", (len(records),)
-        ).fetchall()
-    ]
-    with (
-        conn.cursor() as cur,
-        cur.copy("copy outbox (id, user_id, topic, key, value, header_names, header_values) from stdin") as copy,
-    ):
-        for id_, r in zip(ids, records, strict=True):
-            copy.write_row(
-                (id_, r.user_id, r.topic, r.key, r.value, [k for k, _ in r.headers], [_bytes(v) for _, v in r.headers])
-            )
+    ids = [row[0] for row in conn.execute(_NEXT_IDS, (len(records),)).fetchall()]
+    with conn.cursor() as cur, cur.copy(_COPY) as copy:
+        for row in _rows(ids, records):
+            copy.write_row(row)
     return ids
+
+
+async def add_async(conn: psycopg.AsyncConnection[Any], records: list[Outgoing]) -> list[int]:
+    """`add`, on an asynchronous connection (the API's)."""
+    if not records:
+        return []
+    ids = [row[0] for row in await (await conn.execute(_NEXT_IDS, (len(records),))).fetchall()]
+    async with conn.cursor() as cur, cur.copy(_COPY) as copy:
+        for row in _rows(ids, records):
+            await copy.write_row(row)
+    return ids
+
+
+def _rows(ids: list[int], records: list[Outgoing]) -> list[tuple[Any, ...]]:
+    return [
+        (id_, r.user_id, r.topic, r.key, r.value, [k for k, _ in r.headers], [_bytes(v) for _, v in r.headers])
+        for id_, r in zip(ids, records, strict=True)
+    ]
 
 
 def pending(conn: Conn, user_ids: list[UUID]) -> Stored:

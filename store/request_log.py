@@ -1,4 +1,4 @@
-"""The request log: one `Event` per state transition, numbered per user by `record_events` in SQL.
+"""The request log: one `Event` (`schemas.lifecycle`) per state transition, numbered per user in SQL.
 
 API and worker alike collect a transaction's events and record them with one statement, the last of the
 transaction (see migration 0006): the per-user numbering then follows commit order.
@@ -6,27 +6,17 @@ transaction (see migration 0006): the per-user numbering then follows commit ord
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
-from uuid import UUID
 
+import psycopg
 from psycopg.types.json import Jsonb
+
+from schemas.lifecycle import Event
 
 RECORD_EVENTS = (  # binary parameters: lists dump several times faster than in text
     "select record_events(%b::uuid[], %b::uuid[], %b::text[], %b::int[], %b::timestamptz[], %b::jsonb[], %b)"
 )
 CHANNEL = "userq_events"  # notified with the user_id when a transaction recorded events of that user
-
-
-@dataclass(frozen=True)
-class Event:
-    user_id: UUID
-    request_id: UUID
-    status: str
-    attempt: int
-    at: datetime
-    error: dict[str, Any] | None = None
 
 
 def params(events: list[Event], actor: str) -> tuple[Any, ...]:
@@ -40,3 +30,9 @@ def params(events: list[Event], actor: str) -> tuple[Any, ...]:
         [Jsonb(e.error) if e.error is not None else None for e in events],
         actor,
     )
+
+
+def record(conn: psycopg.Connection[Any], events: list[Event], actor: str) -> None:
+    """Number and store a transaction's state changes; must be its last statement."""
+    if events:
+        conn.execute(RECORD_EVENTS, params(events, actor))

@@ -34,14 +34,15 @@ import structlog
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
 
 from runtime.kafka import producer_config
-from store import outbox
+from schemas.records import Outgoing
+from store import outbox, requests
 from store.db import use_orjson
-from store.outbox import Outgoing
-from stream_worker import metrics, store
+from stream_worker import fencing, metrics
+from stream_worker.clock import Clock
+from stream_worker.inbound import Inbound, read
 from stream_worker.lanes import Lanes
 from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey
-from stream_worker.processor import INFRASTRUCTURE_ERRORS, Inbound, Processor, read
-from stream_worker.rows import Clock
+from stream_worker.processor import INFRASTRUCTURE_ERRORS, Processor
 from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
 from stream_worker.wakeups import Schedule
@@ -203,7 +204,7 @@ class Worker:
                     self._clock,
                     [item.record for item in unchecked if item.record and item.wakeup is None],
                 )
-        except store.Fenced as exc:
+        except fencing.Fenced as exc:
             metrics.BATCH_FAILURES.labels("fenced").inc()
             log.warning("fenced: another worker took these partitions over; nothing written", error=str(exc))
             self._read_again_needed = True
@@ -306,7 +307,7 @@ class Worker:
         unclaimed = sorted(partitions - self._epochs.keys())
         if unclaimed:
             with conn.transaction():
-                self._epochs.update(store.claim_partitions(conn, unclaimed, self._settings.worker_id))
+                self._epochs.update(fencing.claim_partitions(conn, unclaimed, self._settings.worker_id))
 
     def _after_db_commit(self) -> None:
         """Fault injection for the tests (off unless FAULT_KILL_AFTER_DB_COMMITS is set): die right here,
@@ -392,7 +393,7 @@ class Worker:
             use_orjson(self._conn)
             if self._clock is None:  # once: anchored again after a reconnect, times recorded on either side of
                 before = time.monotonic()  # it could disagree by the anchor's own error
-                database_now = store.now(self._conn)
+                database_now = requests.now(self._conn)
                 self._clock = Clock(database_now, (before + time.monotonic()) / 2)
         return self._conn
 

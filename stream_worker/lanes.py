@@ -15,8 +15,9 @@ from collections.abc import Hashable, Iterator
 from dataclasses import dataclass, field
 from uuid import UUID
 
+from stream_worker.decisions import Walk
+from stream_worker.inbound import Inbound
 from stream_worker.offsets import Position
-from stream_worker.processor import Inbound, Walk
 from stream_worker.runner import Finished
 
 LaneKey = Hashable  # a user's id; unreadable records share a lane of their own (None)

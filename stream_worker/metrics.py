@@ -22,7 +22,8 @@ from prometheus_client import Counter, Gauge, Histogram, start_http_server
 from stream_worker.settings import WorkerSettings
 
 if TYPE_CHECKING:
-    from stream_worker.processor import Inbound, Processed
+    from stream_worker.inbound import Inbound
+    from stream_worker.processor import Processed
 
 log = structlog.get_logger(__name__)
 

@@ -10,20 +10,21 @@ commits only after the broker acknowledged that wake-up.
 from __future__ import annotations
 
 import uuid
-from datetime import UTC, datetime
+from dataclasses import replace
 from typing import Any
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.models import DeadLetterPage, DeadLetterView, RequestView
+from producer_api.models import DeadLetterPage, DeadLetterView, RequestView, columns_of
 from producer_api.services.wakeups import Busy, Wakeups, lock_queue
-from store import request_log as events
-from store.request_log import Event
+from schemas import lifecycle
+from schemas.lifecycle import Event
+from store import queues as queue_rows
+from store import request_log, requests
 
-_COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
-              completed_at, sequence, processed_seq, first_failed_at, last_failed_at, trace_id"""
+_COLUMNS = columns_of(DeadLetterView)
 _ACTIVE_DEAD = "status = 'dead_lettered' and discarded_at is null"
 
 
@@ -65,41 +66,23 @@ class AdminService:
         async with self._pool.connection() as conn, conn.transaction():
             owner = user_id or await _owner(conn, request_id)
             queue = await lock_queue(conn, owner)
-            if queue and queue["hold_reason"] == "retrying":
+            if queue and queue.hold_reason == "retrying":
                 raise Busy(owner)
-            async with conn.cursor(row_factory=dict_row) as cur:
-                await cur.execute(
-                    f"""select request_id from requests
-                         where user_id = %s and {_ACTIVE_DEAD} and (%s::uuid is null or request_id = %s)
-                         order by sequence for update""",
-                    (owner, request_id, request_id),
-                )
-                ids = [row["request_id"] for row in await cur.fetchall()]
-            if not ids:
+            rows = await requests.fetch(conn, requests.LOCK_DEAD, (owner, request_id, request_id))
+            if not rows:
                 raise NothingToDo()
-            if queue and queue["hold_reason"] == "halted" and queue["held_by"] not in ids:
-                raise HaltedByAnother(queue["held_by"])
-            first, rest = ids[0], ids[1:]
-            await conn.execute(
-                """update requests set status = 'retrying', next_attempt_at = now(), parked = false,
-                                       attempts_before_redrive = attempts, processed_seq = null,
-                                       completed_at = null, result = null
-                    where request_id = %s""",
-                (first,),
-            )
-            await conn.execute(
-                """update requests set status = 'queued', parked = true, attempts_before_redrive = attempts,
-                                       processed_seq = null, completed_at = null, result = null
-                    where request_id = any(%s)""",
-                (rest,),
-            )
-            await conn.execute(
-                "update user_queues set held_by = %s, hold_reason = 'retrying' where user_id = %s", (first, owner)
-            )
+            ids = [row.request_id for row in rows]
+            if queue and queue.hold_reason == "halted" and queue.held_by not in ids:
+                raise HaltedByAnother(queue.held_by)
+            at = await requests.now_async(conn)
+            redriven = [lifecycle.redriven(row, at, first=n == 0) for n, row in enumerate(rows)]
+            held = [replace(queue, held_by=ids[0], hold_reason="retrying")] if queue else []
+            for statement, params in requests.writes(redriven, held):
+                await conn.execute(statement, params)
             views = await _views(conn, ids)
-            await self._wakeups.send(conn, first)
-            redriven = [Event(v.user_id, v.request_id, v.status, v.attempts, datetime.now(UTC), v.error) for v in views]
-            await conn.execute(events.RECORD_EVENTS, events.params(redriven, "admin"))
+            await self._wakeups.send(redriven[0])
+            log = [Event(r.user_id, r.request_id, r.status, r.attempts, at, r.error) for r in redriven]
+            await conn.execute(request_log.RECORD_EVENTS, request_log.params(log, "admin"))
         return views
 
     async def discard(self, request_id: uuid.UUID) -> RequestView:
@@ -112,10 +95,9 @@ class AdminService:
             )
             if cur.rowcount != 1:
                 raise NothingToDo()
-            if queue and queue["held_by"] == request_id:
-                await conn.execute(
-                    "update user_queues set held_by = null, hold_reason = null where user_id = %s", (owner,)
-                )
+            if queue and queue.held_by == request_id:
+                for statement, params in queue_rows.writes([replace(queue, held_by=None, hold_reason=None)]):
+                    await conn.execute(statement, params)
                 await self._wakeups.resume_parked(conn, owner)
             [view] = await _views(conn, [request_id])
         return view

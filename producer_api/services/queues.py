@@ -1,6 +1,6 @@
 """Each user's queue: its state, pause and resume, purge, and the operators' overview.
 
-Every action takes the user's queue lock first, as the workers do (`wakeups.lock_queue`), so it never
+Every action takes the user's queue lock first, as the workers do (`store.queues`), so it never
 races a worker's decision about that user: a pause returns once nothing of the user's is running, and
 nothing starts after it. Resuming wakes the queue up through the retry topic; a purge writes its result
 events to the outbox and wakes the worker that owns the user, which publishes them before anything newer.
@@ -13,18 +13,15 @@ from typing import Any, Literal
 
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.models import Purged, QueueOverview, QueueState, QueueSummary, QueueView
 from producer_api.services.wakeups import Wakeups, lock_queue
-from schemas import records as wire
-from schemas.lifecycle import Status
-from schemas.records import ResultEvent
-from store import request_log as events
-from store.request_log import Event
+from schemas.lifecycle import Actor, Event, cancelled, paused, resumed
+from schemas.records import result_of
+from store import outbox, request_log, requests
+from store import queues as queue_rows
 
-Actor = Literal["user", "admin"]
 Order = Literal["depth", "oldest"]
 
 _PENDING = "status in ('queued', 'processing', 'retrying')"  # the predicate of index requests_pending
@@ -50,16 +47,10 @@ class QueueService:
 
     async def pause(self, user_id: uuid.UUID, by: Actor) -> QueueView:
         async with self._pool.connection() as conn, conn.transaction():
-            if await lock_queue(conn, user_id) is None:
+            queue = await lock_queue(conn, user_id)
+            if queue is None:
                 raise NoSuchUser(user_id)
-            # an operator's pause wins over a user's, whichever came first
-            await conn.execute(
-                """update user_queues
-                      set paused_at = coalesce(paused_at, now()),
-                          paused_by = case when paused_by = 'admin' then 'admin' else %s end
-                    where user_id = %s""",
-                (by, user_id),
-            )
+            await conn.execute(*queue_rows.set_pause(paused(queue, by)))
             return await _view(conn, user_id)
 
     async def resume(self, user_id: uuid.UUID, by: Actor) -> QueueView:
@@ -68,15 +59,13 @@ class QueueService:
             queue = await lock_queue(conn, user_id)
             if queue is None:
                 raise NoSuchUser(user_id)
-            if queue["paused_by"] is not None:
-                if queue["paused_by"] == "admin" and by == "user":
+            if queue.paused:
+                if queue.paused_by == "admin" and by == "user":
                     raise PausedByOperator(user_id)
-                await conn.execute(
-                    "update user_queues set paused_at = null, paused_by = null where user_id = %s", (user_id,)
-                )
-                if queue["hold_reason"] == "retrying":
-                    await self._wakeups.send(conn, queue["held_by"])
-                elif queue["held_by"] is None:
+                await conn.execute(*queue_rows.set_pause(resumed(queue)))
+                if queue.hold_reason == "retrying" and queue.held_by is not None:
+                    await self._wakeups.wake(conn, queue.held_by)
+                elif queue.held_by is None:
                     await self._wakeups.resume_parked(conn, user_id)
             return await _view(conn, user_id)
 
@@ -84,28 +73,22 @@ class QueueService:
         """Cancel the user's queued requests, in their order, each with its result event and log entry.
         A request already started (running, or waiting for its retry) is left to finish."""
         async with self._pool.connection() as conn, conn.transaction():
-            if await lock_queue(conn, user_id) is None:
+            queue = await lock_queue(conn, user_id)
+            if queue is None:
                 raise NoSuchUser(user_id)
-            ids = [
-                row[0]
-                for row in await (
-                    await conn.execute(
-                        """select request_id from requests where user_id = %s and status = 'queued'
-                            order by sequence for update""",
-                        (user_id,),
-                    )
-                ).fetchall()
-            ]
-            if ids:
-                rows = await _cancel(conn, user_id, ids, by)
-                await self._publish(conn, rows)
-                await self._wakeups.send(conn, ids[-1])  # the owning worker publishes the events now
-                cancelled = [
-                    Event(user_id, r["request_id"], Status.CANCELLED, r["attempts"], r["completed_at"], r["error"])
-                    for r in rows
-                ]
-                await conn.execute(events.RECORD_EVENTS, events.params(cancelled, by))
-            return Purged(cancelled=ids, queue=await _view(conn, user_id))
+            rows = await requests.fetch(conn, requests.LOCK_QUEUED, (user_id,))
+            if rows:
+                at = await requests.now_async(conn)
+                reason = f"purged by {'the user' if by == 'user' else 'an operator'}"
+                done = [cancelled(row, at, queue.processed_count + n, reason) for n, row in enumerate(rows, 1)]
+                queue.processed_count += len(done)
+                for statement, params in requests.writes(done, [queue]):
+                    await conn.execute(statement, params)
+                await outbox.add_async(conn, [result_of(row, self._results_topic) for row in done])
+                await self._wakeups.send(done[-1])  # the owning worker publishes the events now
+                log = [Event(user_id, r.request_id, r.status, r.attempts, at, r.error) for r in done]
+                await conn.execute(request_log.RECORD_EVENTS, request_log.params(log, by))
+            return Purged(cancelled=[row.request_id for row in rows], queue=await _view(conn, user_id))
 
     async def overview(self, order: Order, limit: int) -> QueueOverview:
         """Totals, and the deepest queues or those waiting longest."""
@@ -135,48 +118,6 @@ class QueueService:
             totals = await cur.fetchone()
         assert totals is not None
         return QueueOverview(**totals, queues=queues)
-
-    async def _publish(self, conn: AsyncConnection[Any], rows: list[dict[str, Any]]) -> None:
-        """The result events of `rows`, into the outbox (the owning worker delivers them in order)."""
-        async with conn.cursor() as cur:
-            await cur.executemany(
-                """insert into outbox (user_id, topic, key, value, header_names, header_values)
-                   values (%s, %s, %s, %s, %s, %s)""",
-                [
-                    (
-                        row["user_id"],
-                        self._results_topic,
-                        str(row["user_id"]).encode(),
-                        wire.encode(ResultEvent.of(row)),
-                        [name for name, _ in headers],
-                        [value for _, value in headers],
-                    )
-                    for row in rows
-                    for headers in [wire.standard_headers(wire.RESULT_CONTENT_TYPE, row["trace_id"])]
-                ],
-            )
-
-
-async def _cancel(
-    conn: AsyncConnection[Any], user_id: uuid.UUID, ids: list[uuid.UUID], by: Actor
-) -> list[dict[str, Any]]:
-    """Make `ids` (queued, in order, locked) cancelled, with the user's next terminal-state counters."""
-    error = {"kind": "cancelled", "message": f"purged by {'the user' if by == 'user' else 'an operator'}"}
-    async with conn.cursor(row_factory=dict_row) as cur:
-        await cur.execute(
-            """with counter as (
-                   update users set processed_count = processed_count + %(n)s where user_id = %(user)s
-                   returning processed_count - %(n)s as base)
-               update requests r
-                  set status = 'cancelled', processed_seq = (select base from counter) + x.n,
-                      completed_at = clock_timestamp(), parked = false, error = %(error)s
-                 from unnest(%(ids)s::uuid[]) with ordinality as x(id, n)
-                where r.request_id = x.id
-            returning r.*""",
-            {"n": len(ids), "user": user_id, "ids": ids, "error": Jsonb(error)},
-        )
-        rows = await cur.fetchall()
-    return sorted(rows, key=lambda row: row["processed_seq"])
 
 
 async def _view(conn: AsyncConnection[Any], user_id: uuid.UUID) -> QueueView:

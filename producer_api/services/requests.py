@@ -27,24 +27,22 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.models import NewRequest, RequestPage, RequestView
+from producer_api.models import NewRequest, RequestPage, RequestView, columns_of
 from producer_api.producer import AsyncProducer, NotDelivered
 from producer_api.services.groups import GroupCommit
 from request_types.registry import InvalidPayload, Registry, UnknownType
 from schemas import payload
 from schemas import records as wire
-from schemas.lifecycle import Status
+from schemas.lifecycle import Event, Status
 from schemas.records import RequestRecord
 from store import request_log as events
-from store.request_log import Event
 
 log = structlog.get_logger(__name__)
 
 _GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
 _GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
 
-_VIEW = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
-           completed_at, sequence, processed_seq"""
+_VIEW = columns_of(RequestView)
 
 
 class Rejected(Exception):

@@ -6,10 +6,10 @@ import uuid
 from datetime import UTC, datetime
 
 from schemas.records import RequestRecord
+from stream_worker.inbound import Inbound
 from stream_worker.lanes import Lanes
 from stream_worker.offsets import Position
 from stream_worker.outcomes import Succeeded
-from stream_worker.processor import Inbound
 from stream_worker.runner import Attempt, Finished
 
 ALICE, BOB = uuid.uuid4(), uuid.uuid4()

@@ -7,8 +7,8 @@ from datetime import UTC, datetime
 
 from schemas import records as wire
 from schemas.records import RequestRecord
+from stream_worker.inbound import read
 from stream_worker.offsets import Position
-from stream_worker.processor import read
 
 AT = Position("userq.requests", 0, 7)
 LIMIT = 80 << 10

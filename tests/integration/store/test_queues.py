@@ -9,8 +9,8 @@ from typing import Any
 import psycopg
 
 from harness.stack import Stack
-from stream_worker import store
-from stream_worker.rows import Queue
+from schemas.lifecycle import Queue
+from store import queues
 
 
 def _user_with_a_parked_request(conn: psycopg.Connection[Any]) -> uuid.UUID:
@@ -29,11 +29,11 @@ def test_a_batch_that_waited_for_a_users_lock_reads_what_the_holder_committed(st
     with psycopg.connect(stack.database_url, autocommit=True) as setup:
         user_id = _user_with_a_parked_request(setup)
     with psycopg.connect(stack.database_url) as holder, psycopg.connect(stack.database_url) as waiter:
-        store.lock_queues(holder, [user_id])  # another worker's batch holds the user...
+        queues.lock(holder, [user_id])  # another worker's batch holds the user...
         holder.execute("update requests set parked = false, status = 'succeeded', processed_seq = 1")
         holder.execute("update users set processed_count = 1")
         seen: list[Queue] = []
-        thread = threading.Thread(target=lambda: seen.extend(store.lock_queues(waiter, [user_id]).values()))
+        thread = threading.Thread(target=lambda: seen.extend(queues.lock(waiter, [user_id]).values()))
         thread.start()
         thread.join(0.5)
         assert thread.is_alive(), "the second batch should wait for the user's lock"

@@ -1,4 +1,4 @@
-"""How an attempt changes a request's row, computed in memory (`stream_worker.rows`)."""
+"""How a request's row changes, computed in memory (`schemas.lifecycle`)."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.lifecycle import IllegalTransition, Status
-from stream_worker.rows import Clock, RequestRow, finished, retrying
+from schemas.lifecycle import IllegalTransition, RequestRow, Status, finished, retrying
+from stream_worker.clock import Clock
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 

@@ -1,0 +1,143 @@
+"""Request rows in PostgreSQL: read them locked as `RequestRow`s, write changed ones back in one statement.
+
+Every status change, by the worker or by the API, is made in memory by `schemas.lifecycle` on rows read
+here under the user's queue lock (`store.queues`), and stored by `writes`: set-based, whatever the count.
+"""
+
+from __future__ import annotations
+
+from dataclasses import fields
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import psycopg
+from psycopg.rows import class_row
+from psycopg.types.json import Jsonb
+
+from schemas.lifecycle import Queue, RequestRow
+from schemas.records import RequestRecord
+from store import queues as queue_rows
+from store.queues import Statement
+
+Conn = psycopg.Connection[Any]
+
+COLUMNS = ", ".join(f.name for f in fields(RequestRow))  # in field order: rows are made positionally
+LOCK = f"select {COLUMNS} from requests where request_id = any(%b) order by request_id for update"
+LOCK_QUEUED = f"select {COLUMNS} from requests where user_id = %s and status = 'queued' order by sequence for update"
+LOCK_DEAD = f"""select {COLUMNS} from requests
+                 where user_id = %s and status = 'dead_lettered' and discarded_at is null
+                   and (%s::uuid is null or request_id = %s)
+                 order by sequence for update"""
+READ = f"select {COLUMNS} from requests where request_id = any(%b) order by sequence"
+FIRST_PARKED = f"select {COLUMNS} from requests where user_id = %s and parked order by sequence limit 1"
+_PARKED = f"select {COLUMNS} from requests where user_id = %s and parked order by sequence limit %s for update"
+
+
+def lock(conn: Conn, request_ids: list[UUID]) -> dict[UUID, RequestRow]:
+    """The rows of these requests, locked for this transaction; unknown ids are absent."""
+    with conn.cursor() as cur:  # tuples, made into rows positionally: cheaper than by name
+        rows = [RequestRow(*values) for values in cur.execute(LOCK, (request_ids,)).fetchall()]
+    return {row.request_id: row for row in rows}
+
+
+async def fetch(conn: psycopg.AsyncConnection[Any], statement: str, params: tuple[Any, ...]) -> list[RequestRow]:
+    """The rows a statement of this module (`LOCK_QUEUED`, `LOCK_DEAD`, `READ`, `FIRST_PARKED`) selects."""
+    async with conn.cursor() as cur:
+        await cur.execute(statement, params)
+        return [RequestRow(*values) for values in await cur.fetchall()]
+
+
+def parked(conn: Conn, user_id: UUID, limit: int) -> list[RequestRow]:
+    """The user's earliest parked requests, in order, locked."""
+    with conn.cursor(row_factory=class_row(RequestRow)) as cur:
+        return cur.execute(_PARKED, (user_id, limit)).fetchall()
+
+
+def wait_for_acceptance(conn: Conn, records: list[RequestRecord]) -> None:
+    """Wait until the API's accepting transaction of every record has ended, committed or not.
+
+    The API inserts a request's row, produces the record and commits only after the broker's ack. An
+    insert of the same key blocks until that transaction ends: if it committed, ours does nothing; if it
+    rolled back (the client got an error), ours succeeds and is undone at once, so the request stays
+    unknown and `lock` reports it missing: it was never accepted and is not run.
+    """
+    inserted = conn.execute(
+        """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id)
+           select r.id, r.user_id, '', '{}', 'queued', now(), ''
+             from unnest(%b::uuid[], %b::uuid[]) as r(id, user_id)
+            where exists (select 1 from users u where u.user_id = r.user_id)
+           on conflict (request_id) do nothing
+           returning request_id""",
+        ([r.request_id for r in records], [r.user_id for r in records]),
+    ).fetchall()
+    if inserted:
+        conn.execute("delete from requests where request_id = any(%b)", ([row[0] for row in inserted],))
+
+
+def writes(requests: list[RequestRow], queues: list[Queue]) -> list[Statement]:
+    """The statements that store the new state of these (locked) rows and queues."""
+    out = [(_WRITE_REQUESTS, _columns(requests))] if requests else []
+    return [*out, *queue_rows.writes(queues)]
+
+
+def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
+    """`writes`, in one round trip."""
+    with conn.pipeline():
+        for statement, params in writes(requests, queues):
+            conn.execute(statement, params)
+
+
+_NOW = "select clock_timestamp()"
+
+
+def now(conn: Conn) -> datetime:
+    """PostgreSQL's time: what every time a request's row holds is measured by."""
+    row = conn.execute(_NOW).fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value
+
+
+async def now_async(conn: psycopg.AsyncConnection[Any]) -> datetime:
+    row = await (await conn.execute(_NOW)).fetchone()
+    assert row is not None
+    value: datetime = row[0]
+    return value
+
+
+_WRITE_REQUESTS = """
+    update requests r
+       set status = x.status, attempts = x.attempts, result = x.result, error = x.error,
+           started_at = x.started_at, completed_at = x.completed_at, parked = x.parked,
+           next_attempt_at = x.next_attempt_at, first_failed_at = x.first_failed_at,
+           last_failed_at = x.last_failed_at, processed_seq = x.processed_seq, claimed_from = x.claimed_from,
+           attempts_before_redrive = x.attempts_before_redrive
+      from unnest(%b::uuid[], %b::text[], %b::int[], %b::jsonb[], %b::jsonb[], %b::timestamptz[],
+                  %b::timestamptz[], %b::bool[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
+                  %b::bigint[], %b::text[], %b::int[])
+        as x(request_id, status, attempts, result, error, started_at, completed_at, parked, next_attempt_at,
+             first_failed_at, last_failed_at, processed_seq, claimed_from, attempts_before_redrive)
+     where r.request_id = x.request_id"""
+
+
+def _columns(rows: list[RequestRow]) -> tuple[list[Any], ...]:
+    def json(value: dict[str, Any] | None) -> Jsonb | None:
+        return Jsonb(value) if value is not None else None
+
+    return (
+        [r.request_id for r in rows],
+        [str(r.status) for r in rows],
+        [r.attempts for r in rows],
+        [json(r.result) for r in rows],
+        [json(r.error) for r in rows],
+        [r.started_at for r in rows],
+        [r.completed_at for r in rows],
+        [r.parked for r in rows],
+        [r.next_attempt_at for r in rows],
+        [r.first_failed_at for r in rows],
+        [r.last_failed_at for r in rows],
+        [r.processed_seq for r in rows],
+        [r.claimed_from for r in rows],
+        [r.attempts_before_redrive for r in rows],
+    )
