@@ -7,7 +7,19 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from schemas.lifecycle import IllegalTransition, RequestRow, Status, finished, retrying
+from schemas.lifecycle import (
+    IllegalTransition,
+    Queue,
+    RequestRow,
+    Status,
+    cancelled,
+    claimed,
+    finished,
+    paused,
+    redriven,
+    resumed,
+    retrying,
+)
 from stream_worker.clock import Clock
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
@@ -83,3 +95,35 @@ def test_the_clock_starts_at_the_database_time_and_moves_on() -> None:
     clock = Clock(T0)
     first, second = clock.now(), clock.now()
     assert T0 <= first <= second < T0 + timedelta(seconds=1)
+
+
+def test_a_purge_cancels_a_queued_request_in_the_users_order() -> None:
+    row = cancelled(_row(), T0, 4, "purged by the user")
+    assert (row.status, row.processed_seq, row.completed_at, row.parked) == (Status.CANCELLED, 4, T0, False)
+    assert row.error == {"kind": "cancelled", "message": "purged by the user"}
+    with pytest.raises(IllegalTransition):
+        cancelled(_row(status="processing"), T0, 5, "purged")
+
+
+def test_a_redrive_retries_the_first_dead_letter_and_parks_the_others_behind_it() -> None:
+    dead = _row(status="dead_lettered", attempts=3, processed_seq=2, completed_at=T0, parked=False)
+    first, behind = redriven(dead, T0, first=True), redriven(dead, T0, first=False)
+    assert (first.status, first.next_attempt_at, first.parked) == (Status.RETRYING, T0, False)
+    assert (behind.status, behind.parked) == (Status.QUEUED, True)
+    assert first.attempts_before_redrive == 3 and first.processed_seq is None and first.completed_at is None
+    with pytest.raises(IllegalTransition):
+        redriven(_row(status="succeeded"), T0, first=True)
+
+
+def test_an_operators_pause_wins_over_a_users() -> None:
+    queue = Queue(uuid.uuid4(), None, None, None, 0, False)
+    assert paused(queue, "user").paused_by == "user"
+    assert paused(paused(queue, "admin"), "user").paused_by == "admin"
+    assert not resumed(paused(queue, "admin")).paused
+
+
+def test_a_claim_marks_the_request_running_driven_by_a_partition() -> None:
+    row = claimed(_row(), T0, "userq.requests:3")
+    assert (row.status, row.started_at, row.claimed_from) == (Status.PROCESSING, T0, "userq.requests:3")
+    with pytest.raises(IllegalTransition):
+        claimed(_row(status="succeeded"), T0, "userq.requests:3")
