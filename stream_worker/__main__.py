@@ -14,10 +14,10 @@ from runtime.logs import configure_logging
 from store.db import migrate
 from stream_worker import metrics
 from stream_worker.consumer import Worker
-from stream_worker.decisions import Policies
 from stream_worker.outcomes import RetryPolicy
 from stream_worker.outgoing import Topics
 from stream_worker.processor import Processor
+from stream_worker.recorder import Policies
 from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
 

@@ -28,10 +28,11 @@ from store import outbox, request_log, requests
 from store import queues as queue_rows
 from stream_worker import fencing
 from stream_worker.clock import Clock
-from stream_worker.decisions import Decisions, Effects, Policies, Walk
+from stream_worker.decisions import Decisions, Walk
 from stream_worker.offsets import TopicPartitionKey
 from stream_worker.outcomes import Outcome, Succeeded, decide, recordable
 from stream_worker.outgoing import Topics
+from stream_worker.recorder import Effects, Policies
 from stream_worker.runner import Finished
 
 # Our own infrastructure failing: the tick is rolled back and run again, nothing is dead-lettered.

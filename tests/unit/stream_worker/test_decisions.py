@@ -21,11 +21,12 @@ from schemas import records as wire
 from schemas.lifecycle import Queue, RequestRow, Status, redriven
 from schemas.records import RequestRecord, RetryRecord
 from stream_worker.clock import Clock
-from stream_worker.decisions import Decisions, Policies, Walk
+from stream_worker.decisions import Decisions, Walk
 from stream_worker.inbound import Inbound
 from stream_worker.offsets import Position
 from stream_worker.outcomes import DeadLetter, Outcome, Retry, RetryPolicy, Succeeded
 from stream_worker.outgoing import Topics
+from stream_worker.recorder import Policies
 from stream_worker.runner import Finished
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
