@@ -28,21 +28,19 @@ import time
 from typing import Any
 from uuid import UUID
 
-import orjson
 import psycopg
 import structlog
-from confluent_kafka import Consumer, KafkaError, KafkaException, Message, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
-from runtime.kafka import producer_config
 from schemas.records import Outgoing
-from store import outbox, requests
-from store.db import use_orjson
 from stream_worker import fencing, metrics
-from stream_worker.clock import Clock
+from stream_worker.commits import Commits
+from stream_worker.connection import Connection
 from stream_worker.inbound import Inbound, read
 from stream_worker.lanes import Lanes
 from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Processor
+from stream_worker.publisher import DeliveryFailed, Publisher
 from stream_worker.runner import Runner
 from stream_worker.settings import WorkerSettings
 from stream_worker.wakeups import Schedule
@@ -55,22 +53,15 @@ _MIN_DEFER_S = 0.05
 _OUTCOME_POLL_S = 0.002
 
 
-class DeliveryFailed(RuntimeError):
-    pass
-
-
 class Worker:
     def __init__(self, settings: WorkerSettings, processor: Processor, runner: Runner) -> None:
         self._settings = settings
         self._processor = processor
         self._runner = runner
         self._stopping = threading.Event()
-        self._conn: psycopg.Connection[Any] | None = None
-        self._clock: Clock | None = None
         self._tracker = OffsetTracker()
         self._schedule: Schedule[Inbound] = Schedule()
         self._lanes = Lanes(settings.chain_max_records, settings.tick_max_rows)
-        self._pending: dict[TopicPartitionKey, int] = {}  # recorded in PostgreSQL, not yet committed
         self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
         self._paused = False
         self._read_again_needed = False
@@ -89,10 +80,12 @@ class Worker:
                 "heartbeat.interval.ms": min(3000, settings.session_timeout_ms // 3),
                 "max.poll.interval.ms": settings.max_poll_interval_ms,
                 "statistics.interval.ms": int(settings.lag_interval_s * 1000),
-                "stats_cb": self._on_stats,
+                "stats_cb": lambda report: metrics.record_lag(report, self._assigned()),
             }
         )
-        self._producer = Producer(producer_config(settings, f"{settings.worker_id}-out"))
+        self._commits = Commits(self._consumer)
+        self._db = Connection(settings)
+        self._publisher = Publisher(settings)
 
     def stop(self) -> None:
         """Ask the loop to stop reading, finish what it has in hand (within SHUTDOWN_GRACE_S), commit it
@@ -109,8 +102,8 @@ class Worker:
             self._finish()
         finally:
             self._consumer.close()  # leaves the group: partitions move at once, not after a timeout
-            self._producer.flush(self._settings.delivery_timeout_s)
-            self._drop_connection()
+            self._publisher.close()
+            self._db.drop()
             self._runner.close()
             log.info("worker stopped")
 
@@ -120,7 +113,7 @@ class Worker:
         if self._read_again_needed:
             self._read_again()
             messages = []  # the seek goes back to before them: they come again
-        self._commit_pending()
+        self._commits.commit()
         self._admit(messages)
         self._record_finished()
         self._flow_control()
@@ -192,8 +185,7 @@ class Worker:
         outcomes = {key: done for _, _, lane_outcomes, _ in walks for key, done in lane_outcomes.items()}
         unchecked = [item for _, _, _, fresh in walks for item in fresh]
         try:
-            conn = self._connection()
-            assert self._clock is not None
+            conn = self._db.get()
             self._claim(conn, partitions)
             with metrics.BATCH_SECONDS.time():
                 processed = self._processor.tick(
@@ -201,7 +193,7 @@ class Worker:
                     [walk for _, walk, _, _ in walks],
                     outcomes,
                     {key: self._epochs[key] for key in partitions},
-                    self._clock,
+                    self._db.clock,
                     [item.record for item in unchecked if item.record and item.wakeup is None],
                 )
         except fencing.Fenced as exc:
@@ -212,7 +204,7 @@ class Worker:
         except INFRASTRUCTURE_ERRORS as exc:
             metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
             log.warning("recording failed, will try again", error=str(exc), lanes=len(walks))
-            self._drop_connection()
+            self._db.drop()
             self._stopping.wait(self._settings.infra_backoff_s)
             return
         if processed.used:
@@ -238,16 +230,15 @@ class Worker:
                 self._schedule.add(max(due.timestamp(), time.time() + _MIN_DEFER_S), item.position, item)
         metrics.record(processed)
         metrics.batch_done(settled)
-        self._pending.update(self._tracker.commit_points(partitions))
+        self._commits.add(self._tracker.commit_points(partitions))
         with metrics.COMMIT_SECONDS.time():
-            self._commit_pending()
+            self._commits.commit()
 
     def _publish(self, conn: psycopg.Connection[Any], outgoing: list[Outgoing], outbox_ids: list[int]) -> None:
         """Deliver what a tick wrote to the outbox and delete its rows; when the broker fails, the rows
         stay: the user's next tick, or the sweep, publishes them (before anything newer of that user)."""
         try:
-            self._deliver(outgoing)
-            outbox.delete(conn, outbox_ids)
+            self._publisher.publish(conn, outgoing, outbox_ids)
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             metrics.BATCH_FAILURES.labels(type(exc).__name__).inc()
             log.warning("publishing failed; the outbox keeps the records", error=str(exc), records=len(outgoing))
@@ -260,29 +251,10 @@ class Worker:
             return
         self._next_sweep = now + self._settings.outbox_sweep_interval_s
         try:
-            conn = self._connection()
-            with conn.transaction():  # the users' queue locks are held until the rows are delivered
-                stale = outbox.claim_stale(
-                    conn, self._settings.outbox_sweep_interval_s, self._settings.batch_max_records
-                )
-                if stale.ids:
-                    log.info("publishing records a stopped worker left in the outbox", records=len(stale.ids))
-                    self._deliver(stale.records)
-                    outbox.delete(conn, stale.ids)
+            self._publisher.sweep(self._db.get())
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             log.warning("outbox sweep failed; will try again", error=str(exc))
-            self._drop_connection()
-
-    def _on_stats(self, report: str) -> None:
-        """librdkafka's statistics (every LAG_INTERVAL_S, inside a poll): the consumer lag of each partition
-        we own, the high watermark minus the group's committed offset. Asking the brokers for it would
-        wait behind our own fetches, on the consumer's thread."""
-        assigned = self._assigned()
-        for topic, stats in orjson.loads(report).get("topics", {}).items():
-            for partition, figures in stats.get("partitions", {}).items():
-                lag = _lag(figures)
-                if lag is not None and (topic, int(partition)) in assigned:
-                    metrics.LAG.labels(topic, partition).set(lag)
+            self._db.drop()
 
     def _read_again(self) -> None:
         """Drop all we hold (lanes, chains, wake-ups) and read every partition we still own again from its
@@ -290,7 +262,7 @@ class Worker:
         self._read_again_needed = False
         self._runner.cancel_all()
         self._lanes.clear()
-        self._commit_pending()
+        self._commits.commit()
         assigned = self._assigned()
         points = self._tracker.commit_points(assigned)
         self._forget(set(self._epochs) | assigned)
@@ -317,48 +289,6 @@ class Worker:
             log.warning("fault injection: SIGKILL between the PostgreSQL commit and the offset commit")
             os.kill(os.getpid(), signal.SIGKILL)
 
-    def _deliver(self, outgoing: list[Outgoing]) -> None:
-        failures: list[KafkaError] = []
-
-        def on_delivery(err: KafkaError | None, _msg: Message) -> None:
-            if err is not None:
-                failures.append(err)
-
-        for out in outgoing:
-            while True:
-                try:
-                    self._producer.produce(out.topic, out.value, out.key, headers=out.headers, on_delivery=on_delivery)
-                    break
-                except BufferError:
-                    self._producer.poll(0.1)
-        remaining = self._producer.flush(self._settings.delivery_timeout_s)
-        if remaining or failures:
-            raise DeliveryFailed(f"{remaining} undelivered, {len(failures)} failed: {failures[:1]}")
-
-    def _commit_pending(self, only: set[TopicPartitionKey] | None = None) -> None:
-        """Commit the pending offsets (of `only` these partitions).
-
-        A commit the group refuses (it is rebalancing, the coordinator moved, the broker restarted and
-        forgot us) stays pending: it is tried again after the next poll, when we rejoined, or dropped when
-        the partition is revoked or lost (the next owner then reads those records again, harmlessly).
-        """
-        keys = [key for key in self._pending if only is None or key in only]
-        if not keys:
-            return
-        offsets = [TopicPartition(topic, partition, self._pending[(topic, partition)]) for topic, partition in keys]
-        try:
-            committed = self._consumer.commit(offsets=offsets, asynchronous=False) or []
-        except KafkaException as exc:
-            if exc.args[0].fatal():
-                raise
-            log.info("commit deferred", reason=exc.args[0].str(), partitions=[p for _, p in keys])
-            return
-        for tp in committed:
-            if tp.error is None:
-                self._pending.pop((tp.topic, tp.partition), None)
-            else:
-                log.info("commit deferred", reason=str(tp.error), partition=tp.partition)
-
     def _flow_control(self) -> None:
         """Bounded memory: stop reading new records while the lanes hold MAX_IN_FLIGHT_RECORDS, and wake-ups
         while MAX_SCHEDULED_WAKEUPS wait in memory; read again below half of each."""
@@ -378,29 +308,6 @@ class Worker:
             self._consumer.pause(retry_partitions)
         elif len(self._schedule) < self._settings.max_scheduled_wakeups // 2:
             self._consumer.resume(retry_partitions)
-
-    def _connection(self) -> psycopg.Connection[Any]:
-        if self._conn is None or self._conn.closed:
-            timeout_ms = int(self._settings.db_idle_in_transaction_timeout_s * 1000)
-            self._conn = psycopg.connect(
-                self._settings.database_url,
-                autocommit=True,
-                application_name=self._settings.worker_id,
-                connect_timeout=5,
-                # a worker frozen mid-transaction (a zombie) must not hold users' locks for ever
-                options=f"-c idle_in_transaction_session_timeout={timeout_ms}",
-            )
-            use_orjson(self._conn)
-            if self._clock is None:  # once: anchored again after a reconnect, times recorded on either side of
-                before = time.monotonic()  # it could disagree by the anchor's own error
-                database_now = requests.now(self._conn)
-                self._clock = Clock(database_now, (before + time.monotonic()) / 2)
-        return self._conn
-
-    def _drop_connection(self) -> None:
-        if self._conn is not None:
-            self._conn.close()
-            self._conn = None
 
     def _is_record(self, message: Message) -> bool:
         error = message.error()
@@ -436,7 +343,7 @@ class Worker:
         revoked = {(p.topic, p.partition) for p in partitions}
         metrics.REBALANCES.labels("revoked").inc(len(partitions))
         self._record_finished()
-        self._commit_pending(only=revoked)
+        self._commits.commit(only=revoked)
         self._forget(revoked)
         self._read_again_needed = True
         log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
@@ -449,8 +356,7 @@ class Worker:
         log.warning("partitions lost", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
 
     def _forget(self, partitions: set[TopicPartitionKey]) -> None:
-        for key in partitions & self._pending.keys():
-            del self._pending[key]
+        self._commits.forget(partitions)
         for key in partitions & self._epochs.keys():
             del self._epochs[key]
         self._tracker.forget(partitions)
@@ -463,12 +369,3 @@ class Worker:
 def _lane_of(item: Inbound) -> UUID | None:
     """A record's lane: its user's (unreadable records share a lane of their own)."""
     return item.record.user_id if item.record else None
-
-
-def _lag(figures: dict[str, int]) -> int | None:
-    """A partition's lag in librdkafka's statistics; from the log's start when the group never committed
-    (it starts there: `auto.offset.reset` is earliest). None while the watermarks are not known yet."""
-    if figures.get("consumer_lag", -1) >= 0:
-        return figures["consumer_lag"]
-    high, low = figures.get("hi_offset", -1), figures.get("lo_offset", -1)
-    return high - max(low, 0) if high >= 0 else None

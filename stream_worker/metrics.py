@@ -15,6 +15,7 @@ import threading
 from collections import Counter as Tally
 from typing import TYPE_CHECKING, Any
 
+import orjson
 import psycopg
 import structlog
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
@@ -178,3 +179,23 @@ class QueueGauges:
         if self._conn is not None:
             self._conn.close()
             self._conn = None
+
+
+def record_lag(report: str, assigned: set[tuple[str, int]]) -> None:
+    """From librdkafka's statistics (every LAG_INTERVAL_S, inside a poll): the consumer lag of each
+    partition we own, the high watermark minus the group's committed offset. Asking the brokers for it
+    would wait behind our own fetches, on the consumer's thread."""
+    for topic, stats in orjson.loads(report).get("topics", {}).items():
+        for partition, figures in stats.get("partitions", {}).items():
+            lag = _lag(figures)
+            if lag is not None and (topic, int(partition)) in assigned:
+                LAG.labels(topic, partition).set(lag)
+
+
+def _lag(figures: dict[str, int]) -> int | None:
+    """A partition's lag in librdkafka's statistics; from the log's start when the group never committed
+    (it starts there: `auto.offset.reset` is earliest). None while the watermarks are not known yet."""
+    if figures.get("consumer_lag", -1) >= 0:
+        return figures["consumer_lag"]
+    high, low = figures.get("hi_offset", -1), figures.get("lo_offset", -1)
+    return high - max(low, 0) if high >= 0 else None
