@@ -17,7 +17,9 @@ import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
 from harness.stack import PASSWORD, Stack
-from userq.client import ApiError, Client, FileTokens, MemoryTokens, Tokens, _retry_after, parse_sse
+from userq.client import ApiError, Client, CredentialsError, FileTokens, MemoryTokens, Tokens
+from userq.errors import retry_after_s as _retry_after
+from userq.sse import parse_sse
 
 
 def _user(url: str, **options: Any) -> Client:
@@ -104,7 +106,7 @@ def test_the_credentials_file_is_private_atomic_and_keyed_by_url(tmp_path: Path)
 def test_an_unreadable_credentials_file_is_an_error_not_a_logout(tmp_path: Path) -> None:
     path = tmp_path / "credentials.json"
     path.write_text("{not json")
-    with pytest.raises(OSError, match="unreadable credentials file"):
+    with pytest.raises(CredentialsError, match="unreadable credentials file"):
         FileTokens(path, "http://one").load()
 
 
