@@ -52,7 +52,7 @@ class CredentialsError(UserqError):
 def transport_failed(url: str, error: httpx.TransportError) -> TransportFailed:
     unreachable = isinstance(error, httpx.ConnectError | httpx.ConnectTimeout)
     return TransportFailed(
-        f"{'cannot reach' if unreachable else 'no answer from'} {url}: {error or type(error).__name__}"
+        f"{'cannot reach' if unreachable else 'no answer from'} {url}: {str(error) or type(error).__name__}"
     )
 
 
