@@ -12,6 +12,7 @@ PASSWORD = "correct horse battery"
 
 @pytest.fixture
 def api() -> FakeApi:
+    """The API these tests talk to: in memory (it replaces the suite's `api`, a real API process)."""
     return FakeApi()
 
 

@@ -64,9 +64,9 @@ def admin_only(route: Route) -> Route:
 
 
 class FakeApi:
-    def __init__(self, max_batch: int = 100) -> None:
+    def __init__(self) -> None:
         self.transport = httpx.MockTransport(self.handle)
-        self.max_batch = max_batch
+        self.max_batch = 100  # MAX_BATCH_REQUESTS
         self.calls: list[httpx.Request] = []
         self.accounts: dict[str, Account] = {}
         self.access: dict[str, str] = {}  # access token -> session
@@ -119,16 +119,12 @@ class FakeApi:
         return [call for call in self.calls if call.method == method and call.url.path == path]
 
     def finish(self, request_id: str, status: str = "succeeded", result: Any = None, error: Any = None) -> None:
-        """Run a request to its end: processing, then `status` with `result` or `error`."""
+        """Move a request on, as a worker would: processing, then `status` with `result` or `error`."""
         view = self._find(request_id)
         assert view is not None, request_id
         view.update(status="processing", attempts=view["attempts"] + 1)
         self._event(view)
         view.update(status=status, result=result, error=error, completed_at="2025-01-01T00:00:02Z")
-        if status in ("succeeded", "dead_lettered", "cancelled"):
-            view["processed_seq"] = 1 + max(
-                (v["processed_seq"] or 0) for a in self.accounts.values() for v in a.requests
-            )
         self._event(view)
 
     # -- the transport
