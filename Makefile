@@ -9,10 +9,10 @@ PY := $(VENV)/bin/python
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install -q --upgrade pip
-	$(VENV)/bin/pip install -q -e ".[dev]"
+	$(VENV)/bin/pip install -q -e ".[server,dev]"
 	touch $@
 
-install: $(VENV)/.installed  ## virtualenv with userq and its dev tools
+install: $(VENV)/.installed  ## virtualenv with userq, its server dependencies and its dev tools
 
 infra: install  ## Kafka and PostgreSQL (native, no Docker), migrated, topics created
 	infra/local/postgres.sh start

@@ -11,9 +11,10 @@ ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
 WORKDIR /src
 # The virtualenv gets no pip of its own: the base image's pip installs into it, and the runtime has none.
 RUN python -m venv --without-pip /opt/userq
-# Dependencies first, from pyproject.toml alone, so that a change to userq's code reuses this layer.
+# Dependencies first, from pyproject.toml alone, so that a change to userq's code reuses this layer: the
+# base dependencies (the client's) and the `server` extra.
 COPY pyproject.toml ./
-RUN python -c "import tomllib; print('\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" > requirements.txt \
+RUN python -c "import tomllib; p = tomllib.load(open('pyproject.toml', 'rb'))['project']; print('\n'.join(p['dependencies'] + p['optional-dependencies']['server']))" > requirements.txt \
     && pip --python /opt/userq/bin/python install -r requirements.txt
 COPY README.md ./
 COPY schemas ./schemas

@@ -1,1 +1,4 @@
-"""Plumbing shared by the API and the workers: settings, logging, PostgreSQL, Kafka, operator CLI."""
+"""The userq client: `userq.client` (the Python library) and `userq.cli` (the `userq` command).
+
+It speaks the HTTP API v1 and nothing else: it needs neither Kafka nor PostgreSQL, nor any server package.
+"""

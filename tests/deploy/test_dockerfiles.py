@@ -162,8 +162,9 @@ def test_the_build_context_holds_what_is_copied_and_no_secrets() -> None:
     assert {"**/.env", "**/__pycache__"} <= set(rules)
 
 
-def test_the_dependency_layer_installs_pyproject_dependencies(service: str, tmp_path: Path) -> None:
-    """The builder's first RUN turns pyproject.toml into requirements.txt; run that very command."""
+def test_the_dependency_layer_installs_the_base_and_server_dependencies(service: str, tmp_path: Path) -> None:
+    """The builder's first RUN turns pyproject.toml into requirements.txt (the base dependencies, the client's,
+    and the `server` extra); run that very command."""
     (step,) = [args for args in parse(DOCKERFILES[service][0])[0].all("RUN") if "tomllib" in args]
     command = step.split(" && ")[0].strip()
     assert command.endswith("> requirements.txt")
@@ -181,5 +182,7 @@ def test_the_dependency_layer_installs_pyproject_dependencies(service: str, tmp_
         check=False,
     )
     assert done.returncode == 0, done.stderr
-    expected = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["dependencies"]
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    expected = project["dependencies"] + project["optional-dependencies"]["server"]
     assert (tmp_path / "requirements.txt").read_text().splitlines() == expected
+    assert any(requirement.startswith("confluent-kafka") for requirement in expected)
