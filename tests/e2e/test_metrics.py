@@ -14,7 +14,7 @@ from prometheus_client import multiprocess
 
 from harness.processes import free_port
 from harness.stack import Stack
-from tests.infra.references import value
+from tests.support.references import value
 
 
 def _scrape(url: str) -> str:

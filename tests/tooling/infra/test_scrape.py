@@ -19,7 +19,7 @@ from confluent_kafka import Producer
 from harness.processes import free_port
 from harness.services import ROOT
 from harness.stack import Stack
-from tests.infra.references import PROMETHEUS, dashboard_queries, dashboards, exposed, metric_names, rules, value
+from tests.support.references import PROMETHEUS, dashboard_queries, dashboards, exposed, metric_names, rules, value
 
 T = TypeVar("T")
 
