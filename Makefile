@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install infra dev stop test lint fmt clean bench diagrams
+.PHONY: install infra dev stop test test-unit test-integration test-e2e test-faults test-tooling lint fmt clean bench diagrams
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -30,8 +30,23 @@ lint: install  ## ruff and mypy --strict
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy
 
-test: lint  ## the whole suite on real Kafka and PostgreSQL (started natively when not given)
+test: lint  ## the whole suite on real Kafka and PostgreSQL (started natively when not given), tier by tier
 	$(PY) -m pytest
+
+test-unit: install  ## pure logic: no Kafka, no PostgreSQL, no process, no network; seconds
+	$(PY) -m pytest -m unit
+
+test-integration: install  ## one service at a time (API processes, the producer) on real PostgreSQL and Kafka
+	$(PY) -m pytest -m integration
+
+test-e2e: install  ## the whole system: API and workers on Kafka and PostgreSQL, the OpenAPI contract
+	$(PY) -m pytest -m e2e
+
+test-faults: install  ## the fault scenarios (the outage ones stop and restart the infra/local services)
+	$(PY) -m pytest -m faults
+
+test-tooling: install  ## containers, Prometheus and Grafana files, diagrams, README, the bench's parts
+	$(PY) -m pytest -m tooling
 
 bench: install  ## the benchmark (docs/performance.md): starts or uses Kafka and PostgreSQL, prints a table, JSON in bench/results/
 	$(PY) -m bench

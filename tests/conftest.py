@@ -1,3 +1,10 @@
+"""The tiers, and the services and stacks the tests that need them ask for.
+
+A test's tier is the first folder under `tests/` it sits in; its marker (`pytest -m unit`, ...) is set
+here from that folder, and a test outside every tier is an error. A run takes the tiers in `TIERS`
+order, the unit tier first. The services are started (or found) only when a test asks for `services`.
+"""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -8,6 +15,35 @@ import pytest
 from harness.services import Services, provide
 from harness.stack import Stack
 from tests.support.scenario import RESULTS
+
+TESTS = Path(__file__).parent
+TIERS = ("unit", "integration", "e2e", "faults", "tooling")
+
+
+def tier_of(path: Path) -> str | None:
+    """The tier of the test file at `path`: its first folder under `tests/`, if that is a tier."""
+    if not path.is_relative_to(TESTS):
+        return None
+    relative = path.relative_to(TESTS).as_posix()
+    first = relative.split("/", 1)[0]
+    return first if first in TIERS else None
+
+
+@pytest.hookimpl(tryfirst=True)  # before `-m` deselects by marker
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    problems = []
+    for item in items:
+        tier = tier_of(item.path)
+        by_hand = {mark.name for mark in item.iter_markers() if mark.name in TIERS} - {tier}
+        if tier is None:
+            problems.append(f"{item.nodeid}: outside every tier; move it under tests/{{{','.join(TIERS)}}}/")
+        elif by_hand:
+            problems.append(f"{item.nodeid}: marked {sorted(by_hand)} by hand in tests/{tier}/")
+        else:
+            item.add_marker(getattr(pytest.mark, tier))
+    if problems:
+        raise pytest.UsageError("\n".join(problems[:20]))
+    items.sort(key=lambda item: TIERS.index(tier_of(item.path) or TIERS[0]))  # stable: files stay whole
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@
 # Idempotent: installs what is missing (as root: Chromium and fonts from Debian's packages; mermaid-cli and
 # puppeteer, pinned, from npm into $USERQ_CACHE/mermaid-cli, never into the repository). puppeteer's own
 # browser download is skipped: it cannot work here, and Debian's Chromium does the job.
-# Each SVG starts with a comment holding the sha256 of the .mmd it was rendered from; tests/test_diagrams.py
+# Each SVG starts with a comment holding the sha256 of the .mmd it was rendered from; tests/tooling/test_diagrams.py
 # compares it, so a diagram edited without rendering it again fails the tests.
 # The stamp covers the source only: after changing the pinned versions or the configs below, run --force.
 set -euo pipefail

@@ -4,8 +4,6 @@ uvicorn processes. No label names a user."""
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -14,22 +12,14 @@ from prometheus_client import multiprocess
 
 from harness.processes import free_port
 from harness.stack import Stack
-from tests.infra.references import value
+from tests.support.references import value
+from tests.support.waits import wait_until
 
 
 def _scrape(url: str) -> str:
     response = httpx.get(f"{url}/metrics", timeout=5)
     assert response.status_code == 200
     return response.text
-
-
-def _until(what: str, check: Callable[[], bool], timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.2)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 def test_a_worker_reports_outcomes_batches_and_lag_without_user_labels(stack: Stack, api: str) -> None:
@@ -40,11 +30,9 @@ def test_a_worker_reports_outcomes_batches_and_lag_without_user_labels(stack: St
     client.submit("demo.flaky", {"fail_times": 1})
     client.submit("demo.poison", {})
     stack.wait_terminal(3, timeout=30)
-    time.sleep(1.5)  # the lag is measured every LAG_INTERVAL_S
 
-    text = _scrape(f"http://127.0.0.1:{port}")
     topic = stack.settings.requests_topic
-    for series in (
+    expected = (
         'userq_worker_requests_total{outcome="succeeded",type="demo.echo"} 1.0',
         'userq_worker_requests_total{outcome="retrying",type="demo.flaky"} 1.0',
         'userq_worker_requests_total{outcome="succeeded",type="demo.flaky"} 1.0',
@@ -57,9 +45,14 @@ def test_a_worker_reports_outcomes_batches_and_lag_without_user_labels(stack: St
         "userq_worker_end_to_end_seconds_bucket",
         "userq_worker_handler_seconds_bucket",
         "userq_worker_offset_commit_seconds_count",
-        f'userq_worker_consumer_lag{{partition="0",topic="{topic}"}} 0.0',
-    ):
-        assert series in text, series
+        f'userq_worker_consumer_lag{{partition="0",topic="{topic}"}} 0.0',  # measured every LAG_INTERVAL_S
+    )
+
+    def reported() -> str | None:
+        text = _scrape(f"http://127.0.0.1:{port}")
+        return text if all(series in text for series in expected) else None
+
+    text = wait_until(reported, 30, f"the worker reporting {expected}")
     records = sum(
         value(text, "userq_worker_records_total", topic=topic, partition=str(p)) or 0
         for p in range(stack.settings.request_partitions)
@@ -101,7 +94,7 @@ def test_a_worker_reports_held_users_parked_requests_paused_queues_and_open_dead
             value(text, name, **dict([label] if label else [])) == count for (name, label), count in expected.items()
         )
 
-    _until(f"the worker reports {expected}", reported)
+    wait_until(reported, 30, f"the worker reporting {expected}")
 
 
 def test_the_api_reports_produce_latency_refusals_and_requests_in_flight(stack: Stack) -> None:
@@ -117,7 +110,7 @@ def test_the_api_reports_produce_latency_refusals_and_requests_in_flight(stack: 
     with client.http.stream("GET", "/v1/stream") as stream:
         assert stream.status_code == 200
         assert value(_scrape(api), "userq_api_requests_in_flight", kind="stream") == 1.0
-    _until("the stream's end is seen", lambda: value(_scrape(api), "userq_api_requests_in_flight", kind="stream") == 0)
+    wait_until(lambda: value(_scrape(api), "userq_api_requests_in_flight", kind="stream") == 0, 30, "the stream's end")
     # the scrape itself is the one ordinary request in flight
     assert value(_scrape(api), "userq_api_requests_in_flight", kind="request") == 1.0
 

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
 from typing import Any
 
+from harness.processes import wait_for_log
 from harness.stack import Client, Stack, make_admin
 from tests.support.checks import read_messages
+from tests.support.waits import wait_until
 
 QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
 
@@ -15,18 +16,26 @@ QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
 def _requests(stack: Stack, user_id: str) -> list[dict[str, Any]]:
     with stack.db() as conn, conn.cursor() as cur:
         cur.execute(
-            """select request_id::text, status, attempts, processed_seq from requests
+            """select request_id::text, status, attempts, processed_seq, parked from requests
                 where user_id = %s order by sequence""",
             (user_id,),
         )
-        return [dict(zip(("request_id", "status", "attempts", "processed_seq"), row, strict=True)) for row in cur]
+        names = ("request_id", "status", "attempts", "processed_seq", "parked")
+        return [dict(zip(names, row, strict=True)) for row in cur]
 
 
-def _wait_for(predicate: Any, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
+def _queue_row(stack: Stack, user_id: str) -> tuple[Any, ...] | None:
+    with stack.db() as conn:
+        return conn.execute("select user_id from user_queues where user_id = %s", (user_id,)).fetchone()
+
+
+def _janitor_round(stack: Stack, api: str) -> None:
+    """Return once a janitor round ran after this call: a user of its own, with a drained queue, logs out
+    and its queue is removed. That round also judged every other queue."""
+    witness = stack.client(api)
+    assert witness.http.post("/v1/queue/resume").status_code == 200  # creates its (drained) queue
+    assert witness.http.post("/v1/auth/logout").status_code == 204
+    wait_until(lambda: _queue_row(stack, witness.user_id) is None, 10, "a janitor round removing a witness's queue")
 
 
 def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, api: str) -> None:
@@ -40,7 +49,7 @@ def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, a
     waiting = [client.submit("demo.echo", {"n": n})["request_id"] for n in range(1, 6)]
     neighbour.submit("demo.echo", {})
     stack.wait_terminal(2, pending=5)  # the neighbour's ran; ours wait
-    time.sleep(1)
+    wait_until(lambda: all(r["parked"] for r in _requests(stack, client.user_id)[1:]), 30, "ours read and parked")
     assert [r["status"] for r in _requests(stack, client.user_id)][1:] == ["queued"] * 5
     assert client.http.get("/v1/queue").json()["depth"] == 5
 
@@ -53,13 +62,13 @@ def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, a
 
 
 def test_a_retry_due_while_paused_waits_for_the_resume(stack: Stack, api: str) -> None:
-    stack.start_worker()
+    worker = stack.start_worker()
     client = stack.client(api)
-    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 1})["request_id"]
+    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 2})["request_id"]
     after = client.submit("demo.echo", {})["request_id"]
-    _wait_for(lambda: _requests(stack, client.user_id)[0]["status"] == "retrying")
+    wait_until(lambda: _requests(stack, client.user_id)[0]["status"] == "retrying", 30, "the first attempt failed")
     client.http.post("/v1/queue/pause")
-    time.sleep(2.5)  # the retry fell due and was not run
+    wait_for_log(worker, "queue paused; the retry waits for its resume")  # the retry fell due, and was not run
     assert [r["status"] for r in _requests(stack, client.user_id)] == ["retrying", "queued"]
 
     client.http.post("/v1/queue/resume")
@@ -75,7 +84,7 @@ def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack
     stack.start_worker(BATCH_MAX_RECORDS="1")
     client = stack.client(api)
     ids = [client.submit("demo.sleep", {"ms": 400})["request_id"] for _ in range(8)]
-    _wait_for(lambda: _requests(stack, client.user_id)[0]["status"] == "succeeded")
+    wait_until(lambda: _requests(stack, client.user_id)[0]["status"] == "succeeded", 30, "the first request done")
 
     purged = client.http.post("/v1/queue/purge")
     assert purged.status_code == 200, purged.text
@@ -100,7 +109,7 @@ def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack
         ).fetchall()
     assert [row[0] for row in logged] == ids[ran:]
     # one result event per request, cancelled ones included, in the order they became terminal
-    _wait_for(lambda: len(read_messages(stack, stack.settings.results_topic)) >= 8)
+    wait_until(lambda: len(read_messages(stack, stack.settings.results_topic)) >= 8, 30, "8 result events")
     results = [json.loads(m.value or b"") for m in read_messages(stack, stack.settings.results_topic)]
     terminal_order = sorted(rows, key=lambda r: r["processed_seq"])
     assert [(r["request_id"], r["status"]) for r in results] == [(r["request_id"], r["status"]) for r in terminal_order]
@@ -149,11 +158,11 @@ def test_a_queue_is_created_drained_and_removed_once_its_user_disconnects(stack:
     stack.start_worker()
     stack.wait_terminal(1)
     assert client.http.get("/v1/queue").json()["state"] == "drained"
-    time.sleep(1)  # several janitor rounds: the user is still connected
-    assert client.http.get("/v1/queue").json()["state"] == "drained"
+    _janitor_round(stack, api)
+    assert client.http.get("/v1/queue").json()["state"] == "drained", "removed while its user is connected"
 
     assert client.http.post("/v1/auth/logout").status_code == 204
-    _wait_for(lambda: _queue_row(stack, client.user_id) is None, timeout=10)
+    wait_until(lambda: _queue_row(stack, client.user_id) is None, 10, "the queue removed after the logout")
     again = Client(api, client.username, register=False)
     stack.clients.append(again)
     assert again.http.get("/v1/queue").json()["state"] == "removed"
@@ -173,9 +182,9 @@ def test_an_open_stream_keeps_its_user_connected(stack: Stack) -> None:
         assert stream.status_code == 200
         with stack.db() as conn:  # the access token's lifetime ends: only the stream keeps the user connected
             conn.execute("update sessions set access_expires_at = now() where user_id = %s", (client.user_id,))
-        time.sleep(1.5)
-        assert _queue_row(stack, client.user_id) is not None
-    _wait_for(lambda: _queue_row(stack, client.user_id) is None, timeout=10)
+        _janitor_round(stack, api)
+        assert _queue_row(stack, client.user_id) is not None, "removed while its user has a stream open"
+    wait_until(lambda: _queue_row(stack, client.user_id) is None, 10, "the queue removed after the stream ended")
 
 
 def test_a_paused_queue_is_not_removed(stack: Stack) -> None:
@@ -183,10 +192,5 @@ def test_a_paused_queue_is_not_removed(stack: Stack) -> None:
     client = stack.client(api)
     client.http.post("/v1/queue/pause")
     client.http.post("/v1/auth/logout")
-    time.sleep(1.5)
+    _janitor_round(stack, api)
     assert _queue_row(stack, client.user_id) is not None
-
-
-def _queue_row(stack: Stack, user_id: str) -> tuple[Any, ...] | None:
-    with stack.db() as conn:
-        return conn.execute("select user_id from user_queues where user_id = %s", (user_id,)).fetchone()

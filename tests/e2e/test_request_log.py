@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import time
-
 from harness.stack import Stack, make_admin
 from tests.support.scenario import FAST_RETRIES
+from tests.support.waits import wait_until
 
 
 def test_every_transition_is_logged_with_attempt_actor_and_error(stack: Stack, api: str) -> None:
@@ -80,10 +79,7 @@ def test_retention_deletes_old_requests_with_their_log_and_keeps_open_dead_lette
         conn.execute(
             "update requests set completed_at = now() - interval '31 days' where request_id = any(%s)", ([old, dead],)
         )
-    deadline = time.monotonic() + 10
-    while _left(stack, client.user_id) != {dead, recent}:
-        assert time.monotonic() < deadline, f"left: {_left(stack, client.user_id)}"
-        time.sleep(0.2)
+    wait_until(lambda: _left(stack, client.user_id) == {dead, recent}, 10, "the old request deleted, the others kept")
     with stack.db() as conn:
         logged = conn.execute("select request_id::text from request_events where user_id = %s", (client.user_id,))
         assert {row[0] for row in logged} == {dead, recent}, "the log of a deleted request is deleted with it"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any
 
 import pytest
@@ -10,6 +9,7 @@ import pytest
 from harness.stack import Stack
 from schemas import records as wire
 from tests.support.checks import check, read_messages
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.partitions(1)
 
@@ -35,7 +35,11 @@ def test_a_retry_holds_only_its_users_later_requests_and_keeps_their_order(stack
         for other in others:
             accepted[other.user_id].append(other.submit("ledger.deposit", {"amount": 1})["request_id"])
 
-    time.sleep(1.5)  # the flaky request waits for its retry; everyone else is done
+    def others_done_and_slow_parked() -> bool:
+        done = all(r["status"] == "succeeded" for other in others for r in _rows(stack, other.user_id))
+        return done and all(r["parked"] for r in _rows(stack, slow.user_id)[1:])
+
+    wait_until(others_done_and_slow_parked, 30, "everyone else done, the slow user's later requests parked")
     with stack.db() as conn:
         held = conn.execute("select hold_reason from user_queues where user_id = %s", (slow.user_id,)).fetchone()
     assert held == ("retrying",)
@@ -99,11 +103,12 @@ def test_the_queue_view_follows_a_hold_and_a_drain(stack: Stack, api: str) -> No
     waiting = client.submit("demo.echo", {})
     assert client.http.get("/v1/queue").json()["state"] == "active"  # no worker yet
     stack.start_worker()
-    deadline = time.monotonic() + 30
-    while client.http.get("/v1/queue").json()["hold"] is None:  # the first attempt failed: the user is held
-        assert time.monotonic() < deadline
-        time.sleep(0.1)
-    queue = client.http.get("/v1/queue").json()
+
+    def held() -> dict[str, Any] | None:
+        view: dict[str, Any] = client.http.get("/v1/queue").json()
+        return view if view["hold"] else None
+
+    queue = wait_until(held, 30, "the user held: the first attempt failed")
     assert queue == {
         "depth": 2,
         "retrying": 1,

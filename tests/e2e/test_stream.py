@@ -98,17 +98,17 @@ def test_a_stream_carries_only_the_callers_events(stack: Stack) -> None:
 def test_logout_ends_the_stream(stack: Stack) -> None:
     api = stack.start_api(**STREAM)
     client = stack.client(api)
-    ended = threading.Event()
+    heard, ended = threading.Event(), threading.Event()
 
     def read() -> None:
         with _open(client) as response:
             for _ in messages(response):
-                pass
+                heard.set()
         ended.set()
 
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
-    time.sleep(1.5)
+    assert heard.wait(10), "no heartbeat: the stream is not open"
     assert not ended.is_set()
     assert client.http.post("/v1/auth/logout").status_code == 204
     assert ended.wait(5), "the stream outlived its session"

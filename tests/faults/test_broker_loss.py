@@ -20,7 +20,8 @@ from confluent_kafka.admin import AdminClient, ConfigResource, ResourceType  # t
 from harness.services import Services, native_running, native_script
 from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.scenario import FAST_RETRIES, RESULTS, run_scenario, wait_until
+from tests.support.scenario import FAST_RETRIES, RESULTS, run_scenario
+from tests.support.waits import wait_until
 
 CLUSTER = "kafka-cluster.sh"
 OUTAGE_S = 15.0  # how long the load runs with the broker dead

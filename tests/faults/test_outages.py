@@ -13,7 +13,7 @@ import pytest
 from harness.services import native_script
 from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.scenario import FAST_RETRIES, run_scenario
+from tests.support.scenario import FAST_RETRIES, progress, run_scenario
 
 
 @pytest.mark.parametrize(("script", "down_s"), [("kafka.sh", 6.0), ("postgres.sh", 3.0)], ids=["kafka", "postgres"])
@@ -25,7 +25,7 @@ def test_restart_under_load(stack: Stack, script: str, down_s: float) -> None:
     stack.start_worker(**FAST_RETRIES)
 
     def inject(load: Load) -> int:
-        time.sleep(2)
+        progress(stack)  # under load: requests in flight when the service goes
         native_script(script, "stop")
         time.sleep(down_s)
         native_script(script, "start")

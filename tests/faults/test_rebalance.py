@@ -6,12 +6,15 @@ from __future__ import annotations
 import signal
 import time
 
+import orjson
 from confluent_kafka import Producer
 
+from harness.processes import Process
 from harness.stack import Stack
 from tests.support.checks import read_messages
 from tests.support.load import Load
-from tests.support.scenario import FAST_RETRIES, run_scenario
+from tests.support.scenario import FAST_RETRIES, progress, run_scenario
+from tests.support.waits import wait_until
 
 # A frozen worker is noticed in seconds, and its transaction does not hold users' locks for long.
 QUICK_GROUP = {"SESSION_TIMEOUT_MS": "6000", "MAX_POLL_INTERVAL_MS": "10000", "DB_IDLE_IN_TRANSACTION_TIMEOUT_S": "4"}
@@ -46,11 +49,16 @@ def test_workers_join_and_leave_every_few_seconds_with_malformed_records(stack: 
 def test_a_zombie_worker_does_not_write_over_the_new_owner(stack: Stack, api: str) -> None:
     zombie = stack.start_worker(**FAST_RETRIES, **QUICK_GROUP)
     survivor = stack.start_worker(**FAST_RETRIES, **QUICK_GROUP)
+    topics = (stack.settings.requests_topic, stack.settings.retry_topic)
 
     def inject(load: Load) -> int:
-        time.sleep(2)
+        progress(stack)  # mid-work: the zombie holds records and users' locks
         zombie.signal(signal.SIGSTOP)
-        time.sleep(12)  # past the session timeout and the poll interval: the group moves on
+        frozen = time.monotonic()
+        every = {f"{topic}[{p}]" for topic in topics for p in range(stack.settings.request_partitions)}
+        wait_until(lambda: _owned(survivor) == every, 60, "the group moving on: the survivor owning every partition")
+        poll_interval_s = int(QUICK_GROUP["MAX_POLL_INTERVAL_MS"]) / 1000
+        time.sleep(max(0.0, poll_interval_s + 1 - (time.monotonic() - frozen)))  # the fault: frozen past it too
         zombie.signal(signal.SIGCONT)
         return 1
 
@@ -58,3 +66,17 @@ def test_a_zombie_worker_does_not_write_over_the_new_owner(stack: Stack, api: st
     assert outcome.report.problems == []
     assert "partitions lost" in zombie.log_path.read_text() or "revoked" in zombie.log_path.read_text()
     assert survivor.alive()
+
+
+def _owned(worker: Process) -> set[str]:
+    """The partitions `worker` owns now, by its log: assigned, and not revoked or lost since."""
+    owned: set[str] = set()
+    for line in worker.log_path.read_text(errors="replace").splitlines():
+        if not line.startswith("{"):
+            continue  # not one of ours
+        event = orjson.loads(line)
+        if event.get("event") == "partitions assigned":
+            owned |= set(event["partitions"])
+        elif event.get("event") in ("partitions revoked", "partitions lost"):
+            owned -= set(event["partitions"])
+    return owned

@@ -13,7 +13,7 @@ import pytest
 from harness.stack import Client, Stack
 from tests.support.checks import check
 from tests.support.load import Load
-from tests.support.scenario import wait_until
+from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.partitions(1)  # the slow user and everyone else share the one partition
 

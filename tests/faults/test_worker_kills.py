@@ -9,7 +9,7 @@ import signal
 from harness.processes import Process
 from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.scenario import FAST_RETRIES, run_scenario, terminal_count, wait_until
+from tests.support.scenario import FAST_RETRIES, progress, run_scenario
 
 KILLS = 5
 
@@ -18,21 +18,17 @@ def test_five_sigkills_mid_batch_under_load(stack: Stack, api: str) -> None:
     workers = [stack.start_worker(**FAST_RETRIES) for _ in range(2)]
     rng = random.Random(5)
 
-    def progress() -> None:
-        before = terminal_count(stack)
-        wait_until(lambda: terminal_count(stack) >= before + 25, 60, "progress")
-
     def inject(load: Load) -> int:
         # the plans are longer than the scenario: the load runs until the last kill has been survived, so
         # every kill lands mid-batch however fast the workers are
         try:
             for _ in range(KILLS):
-                progress()
+                progress(stack)
                 assert not load.finished, "the load ended before the kills"
                 victim = rng.choice([w for w in workers if w.alive()])
                 victim.kill()
                 workers.append(stack.start_worker(**FAST_RETRIES))
-            progress()
+            progress(stack)
         finally:
             load.stop()
         return KILLS

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import signal
-import time
 
 import orjson
 
 from harness.stack import Stack
 from tests.support.load import Load
-from tests.support.scenario import FAST_RETRIES, run_scenario
+from tests.support.scenario import FAST_RETRIES, progress, run_scenario
 
 
 def test_sigterm_drains_cleanly_without_redelivery(stack: Stack, api: str) -> None:
@@ -17,7 +16,7 @@ def test_sigterm_drains_cleanly_without_redelivery(stack: Stack, api: str) -> No
     staying = stack.start_worker(**FAST_RETRIES)
 
     def inject(load: Load) -> int:
-        time.sleep(2)
+        progress(stack)  # mid-work: the load flows and the workers are busy
         leaving.signal(signal.SIGTERM)
         assert leaving.popen.wait(30) == 0
         return 1

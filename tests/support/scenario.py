@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from harness.stack import Stack
 from tests.support.checks import Report, check
 from tests.support.load import Load, ledger_mix
+from tests.support.waits import wait_until
 
 # Workers in fault scenarios retry quickly, so that flaky requests settle within the run.
 FAST_RETRIES = {"RETRY_BASE_DELAY_S": "0.05", "RETRY_MAX_DELAY_S": "0.5"}
@@ -55,12 +56,11 @@ def run_scenario(
     return Outcome(report, faults, drain_s, load.refused)
 
 
-def wait_until(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
+def progress(stack: Stack, requests: int = 25, timeout: float = 60) -> None:
+    """Return once `requests` more requests are terminal than now: the load flows and the workers work
+    (so that a fault injected next lands mid-work)."""
+    before = terminal_count(stack)
+    wait_until(lambda: terminal_count(stack) >= before + requests, timeout, f"{requests} more terminal requests")
 
 
 def terminal_count(stack: Stack) -> int:

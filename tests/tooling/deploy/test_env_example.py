@@ -13,7 +13,7 @@ from harness.services import ROOT
 from producer_api.settings import ApiSettings
 from runtime.settings import CommonSettings
 from stream_worker.settings import WorkerSettings
-from tests.deploy.conftest import COMPOSE_FILE, Compose
+from tests.tooling.deploy.conftest import COMPOSE_FILE, Compose
 
 EXAMPLE = ROOT / ".env.example"
 ENTRY = re.compile(r"^# ([A-Z][A-Z0-9_]*)=(.*)$")

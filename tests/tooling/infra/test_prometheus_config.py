@@ -7,7 +7,7 @@ import subprocess
 from pathlib import Path
 
 from harness.services import ROOT
-from tests.infra.references import PROMETHEUS, load_yaml, promtool, rules
+from tests.support.references import PROMETHEUS, load_yaml, promtool, rules
 
 
 def _promtool(*args: str) -> str:

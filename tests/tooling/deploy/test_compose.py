@@ -15,7 +15,7 @@ from harness.services import ROOT
 from producer_api.settings import ApiSettings
 from runtime.settings import CommonSettings
 from stream_worker.settings import WorkerSettings
-from tests.deploy.conftest import Compose
+from tests.tooling.deploy.conftest import Compose
 
 SERVICES = {"kafka", "postgres", "init", "api", "worker", "prometheus", "grafana", "kafka-ui"}
 ONE_SHOT = {"init"}

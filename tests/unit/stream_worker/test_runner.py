@@ -163,8 +163,11 @@ def test_a_chain_goes_on_only_after_an_outcome_that_needs_no_recording_first(
     user = uuid.uuid4()
     runner.submit([(0, [_attempt(type_, user), _attempt("async.wait", user)])])
     finished = _collect(runner, 1 if ends else 2)
-    time.sleep(0.1)
-    finished += runner.take()
+    # A marker chain, submitted now, finishes after anything chain 0 went on to (one loop, in order).
+    runner.submit([(1, [_attempt("async.wait", uuid.uuid4())])])
+    while not any(done.chain == 1 for done in finished):
+        finished += _collect(runner, 1)
+    finished = [done for done in finished if done.chain == 0]
     assert len(finished) == (1 if ends else 2)
     assert finished[-1].last
     if type_ == "unknown.type":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from tests.infra.references import DASHBOARDS, GRAFANA, dashboard_queries, dashboards, load_yaml, panels
+from tests.support.references import DASHBOARDS, GRAFANA, dashboard_queries, dashboards, load_yaml, panels
 
 EXPECTED = {"userq-overview", "userq-partitions", "userq-failures", "userq-api"}
 

@@ -6,11 +6,10 @@ from __future__ import annotations
 
 import os
 import subprocess
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import partial
-from typing import Any, TypeVar
+from typing import Any
 
 import httpx
 import pytest
@@ -19,9 +18,8 @@ from confluent_kafka import Producer
 from harness.processes import free_port
 from harness.services import ROOT
 from harness.stack import Stack
-from tests.infra.references import PROMETHEUS, dashboard_queries, dashboards, exposed, metric_names, rules, value
-
-T = TypeVar("T")
+from tests.support.references import PROMETHEUS, dashboard_queries, dashboards, exposed, metric_names, rules, value
+from tests.support.waits import wait_until
 
 
 @dataclass(frozen=True)
@@ -34,16 +32,6 @@ class Running:
         response = httpx.get(f"{url}/metrics", timeout=5)
         assert response.status_code == 200
         return response.text
-
-
-def _until(what: str, probe: Callable[[], T | None], timeout: float = 60) -> T:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        found = probe()
-        if found:
-            return found
-        time.sleep(0.25)
-    raise AssertionError(f"not within {timeout} s: {what}")
 
 
 @pytest.fixture(scope="module")
@@ -90,7 +78,7 @@ def running(module_stack: Stack) -> Running:
             and "userq_worker_consumer_lag{" in text
         )
 
-    _until("the worker reported every outcome", settled)
+    wait_until(settled, 60, "the worker reporting every outcome", interval=0.25)
     return running
 
 
@@ -166,12 +154,13 @@ def test_prometheus_scrapes_the_api_and_the_worker_and_returns_our_series(runnin
         f'userq_worker_consumer_lag{{topic="{requests_topic}"}}',
         "userq_worker_records_total >= 1",
     ):
-        _until(f"Prometheus answers {expr}", partial(_query, prometheus, expr))
+        wait_until(partial(_query, prometheus, expr), 60, f"Prometheus answering {expr}", interval=0.25)
 
 
 def test_every_dashboard_query_runs_in_prometheus(running: Running, prometheus: str) -> None:
-    _until("a first scrape", lambda: _query(prometheus, 'up{job="userq-worker"} == 1'))
-    time.sleep(2.5)  # rate() needs two samples in its window
+    # rate() needs two samples in its window: two scrapes of each target
+    two_scrapes = partial(_query, prometheus, "count_over_time(up[1m]) >= 2")
+    wait_until(lambda: len(two_scrapes()) == 2, 60, "two scrapes of the API and of the worker", interval=0.25)
     answered = 0
     for board in dashboards():
         for query in dashboard_queries(board):
@@ -189,6 +178,6 @@ def test_prometheus_evaluates_every_alert_rule_without_error(prometheus: str) ->
         loaded = [rule for group in groups for rule in group["rules"]]
         return loaded if loaded and all(rule["health"] != "unknown" for rule in loaded) else None
 
-    loaded = _until("every rule evaluated once", evaluated)
+    loaded = wait_until(evaluated, 60, "every rule evaluated once", interval=0.25)
     assert {rule["name"] for rule in loaded} == {rule["alert"] for rule in rules()}
     assert [(rule["name"], rule.get("lastError")) for rule in loaded if rule["health"] != "ok"] == []
