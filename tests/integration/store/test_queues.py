@@ -1,4 +1,4 @@
-"""The worker's statements against a real PostgreSQL: what a batch reads once it holds its users' locks."""
+"""`store.queues` against a real PostgreSQL: what a tick reads once it holds its users' locks."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ import psycopg
 from harness.stack import Stack
 from schemas.lifecycle import Queue
 from store import queues
+from tests.support.waits import wait_until
 
 
 def _user_with_a_parked_request(conn: psycopg.Connection[Any]) -> uuid.UUID:
@@ -34,9 +35,17 @@ def test_a_batch_that_waited_for_a_users_lock_reads_what_the_holder_committed(st
         holder.execute("update users set processed_count = 1")
         seen: list[Queue] = []
         thread = threading.Thread(target=lambda: seen.extend(queues.lock(waiter, [user_id]).values()))
+        waiter_pid = waiter.info.backend_pid
         thread.start()
-        thread.join(0.5)
-        assert thread.is_alive(), "the second batch should wait for the user's lock"
+        with psycopg.connect(stack.database_url, autocommit=True) as observer:
+            wait_until(
+                lambda: observer.execute(
+                    "select 1 from pg_stat_activity where pid = %s and wait_event_type = 'Lock'", (waiter_pid,)
+                ).fetchone(),
+                10,
+                "the second batch to wait for the user's lock",
+            )
+        assert not seen, "the second batch read the queue while another held its lock"
         holder.commit()  # ...and drains the parked request
         thread.join(10)
         waiter.rollback()
