@@ -47,6 +47,7 @@ def main() -> int:
         settings.handler_timeout_s,
         settings.handler_threads,
         settings.max_result_bytes,
+        timed=lambda type_, seconds: metrics.HANDLER_SECONDS.labels(type_).observe(seconds),
     )
     worker = Worker(settings, processor, runner)
     metrics.serve(settings, registry.names())

@@ -20,7 +20,7 @@ import functools
 import queue
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
@@ -38,7 +38,6 @@ from request_types.registry import (
     dead_letter_policy,
     describe,
 )
-from stream_worker.metrics import HANDLER_SECONDS
 from stream_worker.outcomes import DeadLetter, Outcome, RetryPolicy, Succeeded, decide, recordable
 
 log = structlog.get_logger(__name__)
@@ -79,8 +78,11 @@ class Runner:
         timeout_s: float,
         threads: int,
         max_result_bytes: int,
+        timed: Callable[[str, float], None] = lambda _type, _seconds: None,
     ) -> None:
+        """`timed(type, seconds)` hears how long each handler call took (the worker's metrics)."""
         self._registry = registry
+        self._timed = timed
         self._retry = retry
         self._dead_letter = dead_letter
         self._timeout_s = timeout_s
@@ -190,13 +192,16 @@ class Runner:
         context = Context(attempt.request_id, attempt.user_id, attempt.attempt)
         timeout = request_type.timeout_s or self._timeout_s
         deadline = asyncio.timeout(timeout)
+        begun = time.monotonic()
         try:
-            with HANDLER_SECONDS.labels(request_type.name).time():
+            try:
                 async with deadline:
                     if request_type.is_async:
                         result = await request_type.run(context, payload)  # type: ignore[misc]
                     else:
                         result = await self._loop.run_in_executor(self._pool, request_type.run, context, payload)
+            finally:
+                self._timed(request_type.name, time.monotonic() - begun)
             result = recordable(result, self._max_result_bytes)
         except Exception as exc:  # a handler's failure, whatever it is, is an outcome
             failure = exc

@@ -172,3 +172,23 @@ def test_a_chain_goes_on_only_after_an_outcome_that_needs_no_recording_first(
     assert finished[-1].last
     if type_ == "unknown.type":
         assert isinstance(finished[0].outcome, DeadLetter) and finished[0].outcome.cause == "invalid"
+
+
+def test_each_handler_call_is_timed_for_the_metrics(probe: Probe) -> None:
+    timed: list[tuple[str, float]] = []
+    runner = Runner(
+        _registry(probe),
+        RetryPolicy(5, 0.1, 1.0),
+        "continue",
+        timeout_s=DEADLINE_S,
+        threads=1,
+        max_result_bytes=1024,
+        timed=lambda type_, seconds: timed.append((type_, seconds)),
+    )
+    try:
+        runner.submit([(0, [_attempt("async.wait", uuid.uuid4(), ms=30, tag="a")])])
+        _collect(runner, 1)
+    finally:
+        runner.close()
+    [(type_, seconds)] = timed
+    assert type_ == "async.wait" and seconds >= 0.03
