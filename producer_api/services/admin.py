@@ -17,22 +17,15 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import Busy, HaltedByAnother, NotFound
 from producer_api.models import DeadLetterPage, DeadLetterView, RequestView
-from producer_api.services.wakeups import Busy, Wakeups, lock_queue
+from producer_api.services.wakeups import Wakeups, lock_queue
 from store import request_log as events
 from store.request_log import Event
 
 _COLUMNS = """request_id, user_id, type, payload, status, attempts, result, error, accepted_at, started_at,
               completed_at, sequence, processed_seq, first_failed_at, last_failed_at, trace_id"""
 _ACTIVE_DEAD = "status = 'dead_lettered' and discarded_at is null"
-
-
-class NothingToDo(Exception):
-    pass
-
-
-class HaltedByAnother(Exception):
-    """Another dead letter halts the user: redrive or discard that one (or all of the user's)."""
 
 
 class AdminService:
@@ -66,7 +59,7 @@ class AdminService:
             owner = user_id or await _owner(conn, request_id)
             queue = await lock_queue(conn, owner)
             if queue and queue["hold_reason"] == "retrying":
-                raise Busy(owner)
+                raise Busy()
             async with conn.cursor(row_factory=dict_row) as cur:
                 await cur.execute(
                     f"""select request_id from requests
@@ -76,7 +69,7 @@ class AdminService:
                 )
                 ids = [row["request_id"] for row in await cur.fetchall()]
             if not ids:
-                raise NothingToDo()
+                raise NotFound("dead letter")
             if queue and queue["hold_reason"] == "halted" and queue["held_by"] not in ids:
                 raise HaltedByAnother(queue["held_by"])
             first, rest = ids[0], ids[1:]
@@ -111,7 +104,7 @@ class AdminService:
                 f"update requests set discarded_at = now() where request_id = %s and {_ACTIVE_DEAD}", (request_id,)
             )
             if cur.rowcount != 1:
-                raise NothingToDo()
+                raise NotFound("dead letter")
             if queue and queue["held_by"] == request_id:
                 await conn.execute(
                     "update user_queues set held_by = null, hold_reason = null where user_id = %s", (owner,)
@@ -124,7 +117,7 @@ class AdminService:
 async def _owner(conn: AsyncConnection[Any], request_id: uuid.UUID | None) -> uuid.UUID:
     row = await (await conn.execute("select user_id from requests where request_id = %s", (request_id,))).fetchone()
     if row is None:
-        raise NothingToDo()
+        raise NotFound("dead letter")
     owner: uuid.UUID = row[0]
     return owner
 

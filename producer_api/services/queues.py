@@ -16,6 +16,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import NotFound, PausedByOperator
 from producer_api.models import Purged, QueueOverview, QueueState, QueueSummary, QueueView
 from producer_api.services.wakeups import Wakeups, lock_queue
 from schemas import records as wire
@@ -28,14 +29,6 @@ Actor = Literal["user", "admin"]
 Order = Literal["depth", "oldest"]
 
 _PENDING = "status in ('queued', 'processing', 'retrying')"  # the predicate of index requests_pending
-
-
-class NoSuchUser(Exception):
-    pass
-
-
-class PausedByOperator(Exception):
-    """A user asked to resume a queue that an operator paused."""
 
 
 class QueueService:
@@ -51,7 +44,7 @@ class QueueService:
     async def pause(self, user_id: uuid.UUID, by: Actor) -> QueueView:
         async with self._pool.connection() as conn, conn.transaction():
             if await lock_queue(conn, user_id) is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             # an operator's pause wins over a user's, whichever came first
             await conn.execute(
                 """update user_queues
@@ -67,10 +60,10 @@ class QueueService:
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             if queue["paused_by"] is not None:
                 if queue["paused_by"] == "admin" and by == "user":
-                    raise PausedByOperator(user_id)
+                    raise PausedByOperator()
                 await conn.execute(
                     "update user_queues set paused_at = null, paused_by = null where user_id = %s", (user_id,)
                 )
@@ -85,7 +78,7 @@ class QueueService:
         A request already started (running, or waiting for its retry) is left to finish."""
         async with self._pool.connection() as conn, conn.transaction():
             if await lock_queue(conn, user_id) is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             ids = [
                 row[0]
                 for row in await (
@@ -194,7 +187,7 @@ async def _view(conn: AsyncConnection[Any], user_id: uuid.UUID) -> QueueView:
         )
         row = await cur.fetchone()
     if row is None:
-        raise NoSuchUser(user_id)
+        raise NotFound("user")
     state: QueueState = (
         "active" if row["depth"] else "drained" if row["exists"] else "removed" if row["used"] else "none"
     )

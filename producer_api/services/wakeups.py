@@ -15,7 +15,8 @@ import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 
-from producer_api.producer import AsyncProducer
+from producer_api.errors import Busy, Unavailable
+from producer_api.producer import AsyncProducer, NotDelivered
 from schemas import records as wire
 from schemas.records import RequestRecord, RetryRecord
 
@@ -29,7 +30,7 @@ class Wakeups:
 
     async def send(self, conn: AsyncConnection[Any], request_id: uuid.UUID) -> None:
         """Publish a wake-up for `request_id`, due at its next attempt (or now), and wait for the broker's
-        acknowledgement; `NotDelivered` when it does not come."""
+        acknowledgement; `Unavailable` when it does not come (the caller's transaction then rolls back)."""
         async with conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
                 """select request_id, user_id, type, payload, accepted_at, trace_id, attempts, next_attempt_at,
@@ -49,12 +50,15 @@ class Wakeups:
         )
         due = row["next_attempt_at"] or datetime.now(UTC)
         record = RetryRecord.wakeup(request, row["attempts"], due, row["first_failed_at"], row["error"])
-        await self._producer.send(
-            self._retry_topic,
-            str(row["user_id"]).encode(),
-            wire.encode(record),
-            wire.standard_headers(wire.RETRY_CONTENT_TYPE, row["trace_id"]),
-        )
+        try:
+            await self._producer.send(
+                self._retry_topic,
+                str(row["user_id"]).encode(),
+                wire.encode(record),
+                wire.standard_headers(wire.RETRY_CONTENT_TYPE, row["trace_id"]),
+            )
+        except NotDelivered:
+            raise Unavailable("the queue is unavailable; nothing was changed") from None
 
     async def resume_parked(self, conn: AsyncConnection[Any], user_id: uuid.UUID) -> None:
         """Wake the user's earliest parked request, if any: the worker then runs the parked ones in order."""
@@ -65,10 +69,6 @@ class Wakeups:
         ).fetchone()
         if parked:
             await self.send(conn, parked[0])
-
-
-class Busy(Exception):
-    """A worker is running the user's requests (or a retry is in flight): try again shortly."""
 
 
 async def lock_queue(conn: AsyncConnection[Any], user_id: uuid.UUID) -> dict[str, Any] | None:
@@ -87,6 +87,6 @@ async def lock_queue(conn: AsyncConnection[Any], user_id: uuid.UUID) -> dict[str
             )
             queue = await cur.fetchone()
     except psycopg.errors.LockNotAvailable:
-        raise Busy(user_id) from None
+        raise Busy() from None
     await conn.execute("set local lock_timeout = 0")  # what follows waits only on locks we are first for
     return queue
