@@ -53,7 +53,8 @@ class Claims:
 
 
 class InvalidToken(ApiError):
-    """Not a token we issued, of this kind, in its time; the reason stays in the logs, never in an answer."""
+    """Not a token we issued, of this kind, in its time. The caller never learns why: every such token gets
+    the same `Unauthorized`."""
 
 
 @dataclass(frozen=True)

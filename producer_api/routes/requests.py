@@ -35,10 +35,13 @@ async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], k
     return await state.requests.submit(user.user_id, requests, current_trace_id(), key)
 
 
-_REFUSED = (UnknownType, InvalidPayload, RateLimited, UserQueueFull)  # a body and a token imply the others
+# the refusals of `_submit`; `producer_api.openapi` adds those that any body and token imply
+_SUBMIT_REFUSALS = (UnknownType, InvalidPayload, RateLimited, UserQueueFull)
 
 
-@router.post("", status_code=202, response_model=RequestView, responses=refusals(*_REFUSED, IdempotencyKeyReused))
+@router.post(
+    "", status_code=202, response_model=RequestView, responses=refusals(*_SUBMIT_REFUSALS, IdempotencyKeyReused)
+)
 async def submit(
     body: NewRequest, user: CurrentUser, state: State, response: Response, idempotency_key: IdempotencyKey = None
 ) -> RequestView:
@@ -47,7 +50,7 @@ async def submit(
     return view
 
 
-@router.post("/batch", status_code=202, response_model=BatchView, responses=refusals(*_REFUSED, BatchTooLarge))
+@router.post("/batch", status_code=202, response_model=BatchView, responses=refusals(*_SUBMIT_REFUSALS, BatchTooLarge))
 async def submit_batch(body: NewBatch, user: CurrentUser, state: State) -> BatchView:
     if len(body.requests) > state.settings.max_batch_requests:
         raise BatchTooLarge(state.settings.max_batch_requests)
