@@ -21,8 +21,8 @@ from fastapi import FastAPI
 from pydantic import ValidationError
 
 from producer_api.app import create_app
+from producer_api.errors import WeakPassword
 from producer_api.models import Registration
-from producer_api.passwords import WeakPassword
 from producer_api.services.users import create_admin
 from producer_api.settings import ApiSettings
 from runtime.logs import configure_logging

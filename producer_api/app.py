@@ -14,21 +14,20 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api import errors, metrics, openapi
+from producer_api import exception_handlers, metrics, openapi
 from producer_api.janitor import Housekeeping, Janitor
 from producer_api.metrics import Metrics
 from producer_api.middleware import BodyLimit, Tracing
 from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
-from producer_api.routes import auth, health, jwks, queue, requests, stream
+from producer_api.routes import auth, feed, health, jwks, queue, requests
 from producer_api.services.admin import AdminService
+from producer_api.services.feed import EventHub, StreamLimits, Streams
 from producer_api.services.limits import SubmitLimits, UserLimits
 from producer_api.services.queues import QueueService
-from producer_api.services.requests import Limits, RequestService
+from producer_api.services.requests import PayloadLimits, RequestService
 from producer_api.services.sessions import SessionRoles
-from producer_api.services.stream import EventHub, StreamLimits, Streams
-from producer_api.services.throttle import Limits as ThrottleLimits
-from producer_api.services.throttle import LoginThrottle
+from producer_api.services.throttle import LoginLimits, LoginThrottle
 from producer_api.services.wakeups import Wakeups
 from producer_api.settings import ApiSettings
 from producer_api.state import AppState
@@ -70,7 +69,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
                 },
             )
         )
-        service = RequestService(pool, producer, registry, settings.requests_topic, Limits(settings.max_payload_bytes))
+        service = RequestService(
+            pool, producer, registry, settings.requests_topic, PayloadLimits(settings.max_payload_bytes)
+        )
         wakeups = Wakeups(producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)
         admin = AdminService(pool, wakeups)
@@ -88,9 +89,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         )
         logins = LoginThrottle(
             pool,
-            ThrottleLimits(
-                settings.login_max_failures, settings.login_max_failures_per_address, settings.login_window_s
-            ),
+            LoginLimits(settings.login_max_failures, settings.login_max_failures_per_address, settings.login_window_s),
         )
         limits = UserLimits(
             pool, SubmitLimits(settings.submit_rate_per_s, settings.submit_burst, settings.max_pending_per_user)
@@ -109,12 +108,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app = FastAPI(
         title="userq", version="1", lifespan=lifespan, description="A per-user FIFO request queue on Apache Kafka."
     )
-    errors.install(app)
+    exception_handlers.install(app)
     app.include_router(auth.router)
     app.include_router(jwks.router)
     app.include_router(requests.router)
     app.include_router(queue.router)
-    app.include_router(stream.router)
+    app.include_router(feed.router)
     app.include_router(admin_routes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)

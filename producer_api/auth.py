@@ -11,7 +11,7 @@ import structlog
 from fastapi import Depends, Security
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from producer_api.errors import ApiError, unauthorized
+from producer_api.errors import Forbidden, Unauthorized
 from producer_api.security import InvalidToken, decode
 from producer_api.state import State
 
@@ -29,21 +29,21 @@ async def current_user(
     state: State, credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 ) -> Principal:
     if credentials is None or credentials.scheme.lower() != "bearer":
-        raise unauthorized()
+        raise Unauthorized()
     try:
         claims = decode(state.settings, credentials.credentials, "access")
     except InvalidToken:
-        raise unauthorized() from None
+        raise Unauthorized() from None
     role = await state.roles.role(claims.user_id, claims.session_id)
     if role is None:  # logged out, session expired or revoked, user deleted
-        raise unauthorized()
+        raise Unauthorized()
     structlog.contextvars.bind_contextvars(user_id=str(claims.user_id))  # on the request's log lines
     return Principal(claims.user_id, claims.session_id, role)
 
 
 async def current_admin(user: Annotated[Principal, Depends(current_user)]) -> Principal:
     if user.role != "admin":
-        raise ApiError(403, "forbidden", "this needs the admin role")
+        raise Forbidden()
     return user
 
 

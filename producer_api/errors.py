@@ -1,109 +1,227 @@
-"""One error shape for every failure: `{"error": {"code", "message"}}`, never a stack trace."""
+"""Every refusal the API can give, one class each, under one root.
+
+A `Refusal` is what a client gets instead of what it asked for: the contract's `code`, an HTTP `status`,
+a message for people and, for a `TryLater`, the seconds after which the same call may succeed
+(`Retry-After`). Services raise them and know no more of HTTP than the status number;
+`producer_api.exception_handlers` turns any of them into the one error body, and `producer_api.openapi`
+documents a route's refusals from these classes (the first line of each docstring).
+"""
 
 from __future__ import annotations
 
-import psycopg
-import structlog
-from fastapi import FastAPI, Request
-from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
-from psycopg_pool import PoolTimeout
-from pydantic import BaseModel, Field
-from starlette.exceptions import HTTPException
-from starlette.routing import Match
-
-from producer_api import metrics
-
-log = structlog.get_logger(__name__)
-
-
-class ErrorDetail(BaseModel):
-    code: str = Field(description="stable, machine-readable: `not_found`, `rate_limited`, `invalid_request`, …")
-    message: str = Field(description="for people; never a stack trace")
-
-
-class ErrorBody(BaseModel):
-    """The body of every error response."""
-
-    error: ErrorDetail
+import uuid
+from collections.abc import Mapping
+from typing import ClassVar
 
 
 class ApiError(Exception):
-    def __init__(self, status: int, code: str, message: str, headers: dict[str, str] | None = None) -> None:
+    """The root of the exceptions of the API."""
+
+
+class Refusal(ApiError):
+    """An answer instead of the action: `code` (stable, the contract's), `status` and `message`."""
+
+    code: ClassVar[str]
+    status: ClassVar[int]
+    headers: ClassVar[Mapping[str, str]] = {}  # sent with every answer of this refusal
+    retry_after: int | None = None
+
+    def __init__(self, message: str) -> None:
         super().__init__(message)
-        self.status = status
-        self.code = code
         self.message = message
-        self.headers = headers
 
 
-def unauthorized() -> ApiError:
-    return ApiError(401, "unauthorized", "missing, invalid or expired credentials", {"WWW-Authenticate": "Bearer"})
+class TryLater(Refusal):
+    """A refusal that passes: the same call may succeed after `retry_after` seconds (`Retry-After`)."""
+
+    retry_after: int
+
+    def __init__(self, message: str, retry_after: int) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
-def not_found(what: str) -> ApiError:
-    return ApiError(404, "not_found", f"{what} not found")
+class Unauthorized(Refusal):
+    """A missing, invalid or expired token, or a session that has ended."""
+
+    code = "unauthorized"
+    status = 401
+    headers: ClassVar[Mapping[str, str]] = {"WWW-Authenticate": "Bearer"}
+
+    def __init__(self) -> None:
+        super().__init__("missing, invalid or expired credentials")  # the same whatever was wrong
 
 
-def unavailable(message: str) -> ApiError:
-    return ApiError(503, "unavailable", message, {"Retry-After": "5"})
+class InvalidCredentials(Refusal):
+    """A wrong username or password (the same answer for both)."""
+
+    code = "invalid_credentials"
+    status = 401
+
+    def __init__(self) -> None:
+        super().__init__("wrong username or password")
 
 
-def error_response(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> JSONResponse:
-    metrics.refused(status, code)
-    return JSONResponse({"error": {"code": code, "message": message}}, status, headers=headers)
+class Forbidden(Refusal):
+    """The caller does not have the role this needs."""
+
+    code = "forbidden"
+    status = 403
+
+    def __init__(self) -> None:
+        super().__init__("this needs the admin role")
 
 
-_HTTP_CODES = {
-    400: "bad_request",
-    401: "unauthorized",
-    404: "not_found",
-    405: "method_not_allowed",
-    413: "payload_too_large",
-}
+class NotFound(Refusal):
+    """No such resource, or not the caller's."""
+
+    code = "not_found"
+    status = 404
+
+    def __init__(self, what: str) -> None:
+        super().__init__(f"{what} not found")
 
 
-def allowed_methods(request: Request) -> list[str]:
-    """The methods that some route answers at the request's path."""
-    routes = request.app.router.routes
-    return [
-        method
-        for method in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
-        if any(route.matches({**request.scope, "method": method})[0] is Match.FULL for route in routes)
-    ]
+class UsernameTaken(Refusal):
+    """Another user has this username."""
+
+    code = "username_taken"
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("this username is taken")
 
 
-def install(app: FastAPI) -> None:
-    @app.exception_handler(ApiError)
-    async def api_error(_request: Request, exc: ApiError) -> JSONResponse:
-        return error_response(exc.status, exc.code, exc.message, exc.headers)
+class PausedByOperator(Refusal):
+    """A user asked to resume a queue that an operator paused: only an operator resumes it."""
 
-    @app.exception_handler(RequestValidationError)
-    async def invalid(_request: Request, exc: RequestValidationError) -> JSONResponse:
-        parts = []
-        for error in exc.errors()[:5]:
-            where = ".".join(str(p) for p in error["loc"] if p != "body") or "body"
-            parts.append(f"{where}: {error['msg']}")
-        return error_response(422, "invalid_request", "; ".join(parts))
+    code = "paused_by_operator"
+    status = 409
 
-    @app.exception_handler(HTTPException)
-    async def http_error(request: Request, exc: HTTPException) -> JSONResponse:
-        code = _HTTP_CODES.get(exc.status_code, "http_error")
-        headers = dict(exc.headers or {})
-        if exc.status_code == 405:  # Starlette names the methods of the first route of the path only
-            headers["Allow"] = ", ".join(allowed_methods(request))
-        return error_response(exc.status_code, code, str(exc.detail), headers)
+    def __init__(self) -> None:
+        super().__init__("an operator paused this queue; only one resumes it")
 
-    @app.exception_handler(psycopg.OperationalError)
-    async def database_down(_request: Request, exc: psycopg.OperationalError) -> JSONResponse:
-        log.warning("database unavailable", error=str(exc))
-        return error_response(503, "unavailable", "the database is unavailable", {"Retry-After": "5"})
 
-    @app.exception_handler(PoolTimeout)
-    async def pool_timeout(_request: Request, _exc: PoolTimeout) -> JSONResponse:
-        return error_response(503, "unavailable", "the database is busy or unreachable", {"Retry-After": "5"})
+class HaltedByAnother(Refusal):
+    """Another dead letter halts the user: redrive or discard that one first, or all of the user's."""
 
-    @app.exception_handler(Exception)
-    async def unexpected(_request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
-        return error_response(500, "internal", "internal error")
+    code = "halted_by_another"
+    status = 409
+
+    def __init__(self, request_id: uuid.UUID) -> None:
+        super().__init__(
+            f"dead letter {request_id} halts this user; redrive or discard it first, or redrive all of the user's"
+        )
+
+
+class Busy(TryLater):
+    """A worker is running the user's requests, or a retry is in flight: try again shortly."""
+
+    code = "busy"
+    status = 409
+
+    def __init__(self) -> None:
+        super().__init__("the user has a retry in flight or requests running; try again once they settle", 1)
+
+
+class PayloadTooLarge(Refusal):
+    """The body, or a request's payload, is larger than allowed."""
+
+    code = "payload_too_large"
+    status = 413
+
+
+class BatchTooLarge(Refusal):
+    """A batch has more requests than allowed."""
+
+    code = "batch_too_large"
+    status = 413
+
+    def __init__(self, max_requests: int) -> None:
+        super().__init__(f"at most {max_requests} requests a batch")
+
+
+class WeakPassword(Refusal):
+    """The password breaks a rule; the message says which."""
+
+    code = "weak_password"
+    status = 422
+
+
+class UnknownType(Refusal):
+    """No request type of this name is registered."""
+
+    code = "unknown_type"
+    status = 422
+
+    def __init__(self, name: str, known: list[str]) -> None:
+        super().__init__(f"unknown request type {name!r}; known: {', '.join(known)}")
+
+
+class InvalidPayload(Refusal):
+    """The payload does not match its type's schema, or cannot be stored."""
+
+    code = "invalid_payload"
+    status = 422
+
+
+class IdempotencyKeyReused(Refusal):
+    """This `Idempotency-Key` was used before with another body."""
+
+    code = "idempotency_key_reused"
+    status = 422
+
+    def __init__(self) -> None:
+        super().__init__("this Idempotency-Key was used with another body")
+
+
+class TooManyAttempts(TryLater):
+    """Too many failed logins for this account, or from this address, within the window."""
+
+    code = "too_many_attempts"
+    status = 429
+
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry after {retry_after} s", retry_after)
+
+
+class RateLimited(TryLater):
+    """Over the user's submit rate."""
+
+    code = "rate_limited"
+    status = 429
+
+    def __init__(self, rate_per_s: float, burst: int, retry_after: int) -> None:
+        super().__init__(
+            f"at most {rate_per_s:g} requests a second (burst {burst}); retry after {retry_after} s", retry_after
+        )
+
+
+class UserQueueFull(TryLater):
+    """The user has as many requests not yet terminal as allowed."""
+
+    code = "queue_full"
+    status = 429
+
+    def __init__(self, pending: int, max_pending: int) -> None:
+        super().__init__(f"{pending} requests are pending; at most {max_pending}", 5)
+
+
+class TooManyStreams(TryLater):
+    """The user has as many live streams open as allowed."""
+
+    code = "too_many_streams"
+    status = 429
+
+    def __init__(self) -> None:
+        super().__init__("too many streams open for this user; close one", 5)
+
+
+class Unavailable(TryLater):
+    """PostgreSQL or Kafka is unavailable; nothing was changed."""
+
+    code = "unavailable"
+    status = 503
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, 5)

@@ -10,7 +10,8 @@ import structlog
 from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from producer_api.errors import error_response
+from producer_api.errors import PayloadTooLarge
+from producer_api.exception_handlers import render
 
 
 class BodyLimit:
@@ -24,7 +25,7 @@ class BodyLimit:
             return
         declared = dict(scope["headers"]).get(b"content-length")
         if declared is not None and (not declared.isdigit() or int(declared) > self.max_bytes):
-            response = error_response(413, "payload_too_large", self._message)
+            response = render(PayloadTooLarge(self._message))
             await response(scope, receive, send)
             return
         seen = 0
@@ -34,6 +35,7 @@ class BodyLimit:
             message = await receive()
             seen += len(message.get("body", b""))
             if seen > self.max_bytes:  # a chunked body that grew past the limit
+                # an HTTPException: FastAPI answers anything else raised while it reads a body with 400
                 raise HTTPException(413, self._message)
             return message
 

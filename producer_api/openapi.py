@@ -9,9 +9,12 @@ later is documented the same way without doing anything:
 - it needs a bearer token: 401; a role (the scopes of its security requirement): 403;
 - it is under `/v1/` (PostgreSQL and Kafka behind it): 503 with `Retry-After`.
 
-A route declares the rest itself (`responses={409: {"description": …}}`). Every error response without
-a schema of its own gets `ErrorBody`, the one error shape. The body of a new request is documented per
-registered request type, with that type's payload schema, as the API validates it.
+A route declares the other refusals its services give (`responses=refusals(Busy, PausedByOperator)`).
+Both come from the refusal classes (`producer_api.errors`): an error response lists the codes it can
+carry, one line each with the first line of the class's docstring, and has `Retry-After` when one of
+them says when to try again. Every error response without a schema of its own gets `ErrorBody`, the one
+error shape. The body of a new request is documented per registered request type, with that type's
+payload schema, as the API validates it.
 """
 
 from __future__ import annotations
@@ -22,23 +25,43 @@ from fastapi import FastAPI
 from fastapi.openapi.utils import get_openapi
 from pydantic import BaseModel
 
-from producer_api.errors import ErrorBody
+from producer_api.errors import Forbidden, NotFound, PayloadTooLarge, Refusal, TryLater, Unauthorized, Unavailable
+from producer_api.exception_handlers import ErrorBody
 from producer_api.models import NewRequest, StreamEvent
 from request_types.registry import Registry
 
 REF = "#/components/schemas/{model}"
 
-DESCRIPTIONS = {
-    400: "The body is not valid JSON.",
-    401: "A missing, invalid or expired access token, or a session that has ended.",
-    403: "The caller does not have the role this needs.",
-    404: "No such resource, or not the caller's.",
-    413: "The body, a payload or a batch is larger than allowed.",
-    422: "The request does not match this schema, or a payload does not match its type.",
-    503: "PostgreSQL or Kafka is unavailable; nothing was changed. Try again after `Retry-After` seconds.",
-}
 _RETRY_AFTER = {
     "Retry-After": {"description": "Seconds to wait before trying again.", "schema": {"type": "integer", "minimum": 0}}
+}
+
+
+def refusals(*classes: type[Refusal]) -> dict[int | str, dict[str, Any]]:
+    """The error responses of a route that refuses with `classes`: per status, a line for each code."""
+    responses: dict[int | str, dict[str, Any]] = {}
+    for refusal in classes:
+        doc = (refusal.__doc__ or "").strip().splitlines()[0]
+        addition: dict[str, Any] = {"description": f"- `{refusal.code}`: {doc}"}
+        if issubclass(refusal, TryLater):
+            addition["headers"] = _RETRY_AFTER
+        _merge(responses.setdefault(refusal.status, {"description": ""}), addition)
+    return responses
+
+
+def _merge(response: dict[str, Any], addition: dict[str, Any]) -> None:
+    """Add the lines and headers of `addition` to those of `response`, each line once."""
+    lines = [*response["description"].splitlines(), *addition["description"].splitlines()]
+    response["description"] = "\n".join(dict.fromkeys(lines))
+    if "headers" in addition:
+        response["headers"] = {**response.get("headers", {}), **addition["headers"]}
+
+
+# what `implied_errors` finds: FastAPI's own errors (no refusal class stands for them) and refusals
+_IMPLIED: dict[int | str, dict[str, Any]] = {
+    400: {"description": "- `bad_request`: The body is not valid JSON."},
+    422: {"description": "- `invalid_request`: The request does not match this schema."},
+    **refusals(Unauthorized, Forbidden, NotFound, PayloadTooLarge, Unavailable),
 }
 
 
@@ -105,17 +128,17 @@ def request_types(registry: Registry) -> dict[str, Any]:
 
 def _document_errors(operation: dict[str, Any], implied: set[int]) -> None:
     responses: dict[str, Any] = operation["responses"]
-    for code in implied:
-        responses.setdefault(str(code), {"description": DESCRIPTIONS[code]})
+    validation = responses.get("422", {}).get("content", {}).get("application/json", {}).get("schema")
+    if validation == {"$ref": REF.format(model="HTTPValidationError")}:
+        del responses["422"]  # FastAPI's own, in a shape the API never answers: `_IMPLIED` has ours
+    for implied_status in implied:
+        _merge(responses.setdefault(str(implied_status), {"description": ""}), _IMPLIED[implied_status])
     for status, response in responses.items():
         if not status.startswith(("4", "5")):
             continue
         content = response.setdefault("content", {}).setdefault("application/json", {})
-        schema = content.get("schema", {})
-        if schema in ({}, {"$ref": REF.format(model="HTTPValidationError")}):
+        if not content.get("schema"):
             content["schema"] = {"$ref": REF.format(model=ErrorBody.__name__)}
-            if status in ("429", "503"):
-                response["headers"] = _RETRY_AFTER
     operation["responses"] = dict(sorted(responses.items()))
 
 

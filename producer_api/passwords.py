@@ -9,12 +9,10 @@ import unicodedata
 from functools import cache
 from importlib import resources
 
+from producer_api.errors import WeakPassword
+
 MIN_LENGTH = 12
 MAX_LENGTH = 128
-
-
-class WeakPassword(ValueError):
-    """A password that breaks a rule; the message says which one."""
 
 
 def normalize(password: str) -> str:

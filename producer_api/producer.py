@@ -18,10 +18,11 @@ from typing import Any
 from confluent_kafka import KafkaError, KafkaException, Message, Producer
 
 from producer_api import metrics
+from producer_api.errors import ApiError
 from schemas.records import Headers
 
 
-class NotDelivered(Exception):
+class NotDelivered(ApiError):
     """The record is not known to be in Kafka: the request was not accepted."""
 
 

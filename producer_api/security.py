@@ -11,6 +11,7 @@ import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
+from producer_api.errors import ApiError
 from producer_api.passwords import normalize
 from producer_api.settings import ApiSettings
 
@@ -51,8 +52,9 @@ class Claims:
     expires_at: int
 
 
-class InvalidToken(Exception):
-    pass
+class InvalidToken(ApiError):
+    """Not a token we issued, of this kind, in its time. The caller never learns why: every such token gets
+    the same `Unauthorized`."""
 
 
 @dataclass(frozen=True)

@@ -10,11 +10,11 @@ from psycopg_pool import AsyncConnectionPool
 
 from producer_api.producer import AsyncProducer
 from producer_api.services.admin import AdminService
+from producer_api.services.feed import Streams
 from producer_api.services.limits import UserLimits
 from producer_api.services.queues import QueueService
 from producer_api.services.requests import RequestService
 from producer_api.services.sessions import SessionRoles
-from producer_api.services.stream import Streams
 from producer_api.services.throttle import LoginThrottle
 from producer_api.settings import ApiSettings
 

@@ -9,18 +9,15 @@ from typing import Annotated
 from fastapi import APIRouter, Query
 
 from producer_api.auth import AdminUser
+from producer_api.errors import Busy, HaltedByAnother
 from producer_api.models import BatchView, DeadLetterPage, Purged, QueueOverview, QueueView, RequestView
-from producer_api.routes.refusals import refusals
+from producer_api.openapi import refusals
 from producer_api.services.queues import Order
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
 _CURSOR = r"^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}:[0-9]{1,18}$"  # user_id:sequence
-
-_RESPONSES: dict[int | str, dict[str, str]] = {
-    409: {"description": "the user's requests are running or retrying, or another dead letter halts the user"},
-}
 
 
 @router.get("/dead-letters", response_model=DeadLetterPage)
@@ -36,26 +33,29 @@ async def list_dead_letters(
 
 
 @router.post(
-    "/dead-letters/{request_id:uuid}/redrive", status_code=202, response_model=RequestView, responses=_RESPONSES
+    "/dead-letters/{request_id:uuid}/redrive",
+    status_code=202,
+    response_model=RequestView,
+    responses=refusals(Busy, HaltedByAnother),
 )
 async def redrive(request_id: uuid.UUID, admin: AdminUser, state: State) -> RequestView:
-    with refusals("dead letter"):
-        [view] = await state.admin.redrive(None, request_id)
+    [view] = await state.admin.redrive(None, request_id)
     return view
 
 
 @router.post(
-    "/users/{user_id:uuid}/dead-letters/redrive", status_code=202, response_model=BatchView, responses=_RESPONSES
+    "/users/{user_id:uuid}/dead-letters/redrive",
+    status_code=202,
+    response_model=BatchView,
+    responses=refusals(Busy, HaltedByAnother),
 )
 async def redrive_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> BatchView:
-    with refusals("dead letter"):
-        return BatchView(requests=await state.admin.redrive(user_id, None))
+    return BatchView(requests=await state.admin.redrive(user_id, None))
 
 
-@router.post("/dead-letters/{request_id:uuid}/discard", response_model=RequestView, responses=_RESPONSES)
+@router.post("/dead-letters/{request_id:uuid}/discard", response_model=RequestView, responses=refusals(Busy))
 async def discard(request_id: uuid.UUID, admin: AdminUser, state: State) -> RequestView:
-    with refusals("dead letter"):
-        return await state.admin.discard(request_id)
+    return await state.admin.discard(request_id)
 
 
 @router.get("/queues", response_model=QueueOverview)
@@ -71,27 +71,23 @@ async def queue_overview(
 
 @router.get("/queues/{user_id:uuid}", response_model=QueueView)
 async def user_queue(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
-    with refusals("user"):
-        return await state.queues.view(user_id)
+    return await state.queues.view(user_id)
 
 
-@router.post("/queues/{user_id:uuid}/pause", response_model=QueueView, responses=_RESPONSES)
+@router.post("/queues/{user_id:uuid}/pause", response_model=QueueView, responses=refusals(Busy))
 async def pause_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
     """Pause any user's queue; only an operator can resume it."""
-    with refusals("user"):
-        return await state.queues.pause(user_id, "admin")
+    return await state.queues.pause(user_id, "admin")
 
 
-@router.post("/queues/{user_id:uuid}/resume", response_model=QueueView, responses=_RESPONSES)
+@router.post("/queues/{user_id:uuid}/resume", response_model=QueueView, responses=refusals(Busy))
 async def resume_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
-    with refusals("user"):
-        return await state.queues.resume(user_id, "admin")
+    return await state.queues.resume(user_id, "admin")
 
 
-@router.post("/queues/{user_id:uuid}/purge", response_model=Purged, responses=_RESPONSES)
+@router.post("/queues/{user_id:uuid}/purge", response_model=Purged, responses=refusals(Busy))
 async def purge_user(user_id: uuid.UUID, admin: AdminUser, state: State) -> Purged:
-    with refusals("user"):
-        return await state.queues.purge(user_id, "admin")
+    return await state.queues.purge(user_id, "admin")
 
 
 def _after(cursor: str | None) -> tuple[uuid.UUID, int] | None:

@@ -5,20 +5,25 @@ from __future__ import annotations
 import uuid
 from typing import Annotated
 
-import structlog
 from fastapi import APIRouter, Header, Query, Response
 
 from producer_api.auth import CurrentUser
-from producer_api.errors import ApiError, not_found, unavailable
+from producer_api.errors import (
+    BatchTooLarge,
+    IdempotencyKeyReused,
+    InvalidPayload,
+    NotFound,
+    RateLimited,
+    UnknownType,
+    UserQueueFull,
+)
 from producer_api.middleware import current_trace_id
 from producer_api.models import BatchView, NewBatch, NewRequest, RequestPage, RequestView
-from producer_api.services.limits import OverLimit
-from producer_api.services.requests import NotAccepted, Rejected
+from producer_api.openapi import refusals
 from producer_api.state import State
 from schemas.lifecycle import Status
 
 router = APIRouter(prefix="/v1/requests", tags=["requests"])
-log = structlog.get_logger(__name__)
 
 IdempotencyKey = Annotated[
     str | None, Header(alias="Idempotency-Key", min_length=1, max_length=200, pattern=r"^[\x21-\x7e]+$")
@@ -26,23 +31,17 @@ IdempotencyKey = Annotated[
 
 
 async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], key: str | None) -> list[RequestView]:
-    trace_id = current_trace_id()
-    try:
-        await state.limits.admit(user.user_id, len(requests))
-        return await state.requests.submit(user.user_id, requests, trace_id, key)
-    except OverLimit as exc:
-        raise ApiError(429, exc.code, exc.message, {"Retry-After": str(exc.retry_after_s)}) from None
-    except Rejected as exc:
-        raise ApiError(413 if exc.too_large else 422, exc.code, exc.message) from None
-    except NotAccepted as exc:
-        log.warning("not accepted: kafka did not acknowledge", error=str(exc))
-        raise unavailable("the queue is unavailable; the request was not accepted") from None
+    await state.limits.admit(user.user_id, len(requests))
+    return await state.requests.submit(user.user_id, requests, current_trace_id(), key)
 
 
-_LIMITED: dict[int | str, dict[str, str]] = {429: {"description": "over the user's submit rate or pending cap"}}
+# the refusals of `_submit`; `producer_api.openapi` adds those that any body and token imply
+_SUBMIT_REFUSALS = (UnknownType, InvalidPayload, RateLimited, UserQueueFull)
 
 
-@router.post("", status_code=202, response_model=RequestView, responses=_LIMITED)
+@router.post(
+    "", status_code=202, response_model=RequestView, responses=refusals(*_SUBMIT_REFUSALS, IdempotencyKeyReused)
+)
 async def submit(
     body: NewRequest, user: CurrentUser, state: State, response: Response, idempotency_key: IdempotencyKey = None
 ) -> RequestView:
@@ -51,10 +50,10 @@ async def submit(
     return view
 
 
-@router.post("/batch", status_code=202, response_model=BatchView, responses=_LIMITED)
+@router.post("/batch", status_code=202, response_model=BatchView, responses=refusals(*_SUBMIT_REFUSALS, BatchTooLarge))
 async def submit_batch(body: NewBatch, user: CurrentUser, state: State) -> BatchView:
     if len(body.requests) > state.settings.max_batch_requests:
-        raise ApiError(413, "batch_too_large", f"at most {state.settings.max_batch_requests} requests a batch")
+        raise BatchTooLarge(state.settings.max_batch_requests)
     return BatchView(requests=await _submit(state, user, body.requests, None))
 
 
@@ -62,7 +61,7 @@ async def submit_batch(body: NewBatch, user: CurrentUser, state: State) -> Batch
 async def get_request(request_id: uuid.UUID, user: CurrentUser, state: State) -> RequestView:
     view = await state.requests.get(user.user_id, request_id)
     if view is None:
-        raise not_found("request")
+        raise NotFound("request")
     return view
 
 

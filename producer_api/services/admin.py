@@ -17,8 +17,10 @@ from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import Busy, HaltedByAnother, NotFound
 from producer_api.models import DeadLetterPage, DeadLetterView, RequestView, columns_of
-from producer_api.services.wakeups import Busy, Wakeups, lock_queue
+from producer_api.services.queues import lock_queue
+from producer_api.services.wakeups import Wakeups
 from schemas import lifecycle
 from schemas.lifecycle import Event
 from store import queues as queue_rows
@@ -26,14 +28,6 @@ from store import request_log, requests
 
 _COLUMNS = columns_of(DeadLetterView)
 _ACTIVE_DEAD = "status = 'dead_lettered' and discarded_at is null"
-
-
-class NothingToDo(Exception):
-    pass
-
-
-class HaltedByAnother(Exception):
-    """Another dead letter halts the user: redrive or discard that one (or all of the user's)."""
 
 
 class AdminService:
@@ -67,12 +61,12 @@ class AdminService:
             owner = user_id or await _owner(conn, request_id)
             queue = await lock_queue(conn, owner)
             if queue and queue.hold_reason == "retrying":
-                raise Busy(owner)
+                raise Busy()
             rows = await requests.fetch(conn, requests.LOCK_DEAD, (owner, request_id, request_id))
             if not rows:
-                raise NothingToDo()
+                raise NotFound("dead letter")
             ids = [row.request_id for row in rows]
-            if queue and queue.hold_reason == "halted" and queue.held_by not in ids:
+            if queue and queue.held_by is not None and queue.hold_reason == "halted" and queue.held_by not in ids:
                 raise HaltedByAnother(queue.held_by)
             at = await requests.now_async(conn)
             redriven = [lifecycle.redriven(row, at, first=n == 0) for n, row in enumerate(rows)]
@@ -94,7 +88,7 @@ class AdminService:
                 f"update requests set discarded_at = now() where request_id = %s and {_ACTIVE_DEAD}", (request_id,)
             )
             if cur.rowcount != 1:
-                raise NothingToDo()
+                raise NotFound("dead letter")
             if queue and queue.held_by == request_id:
                 for statement, params in queue_rows.writes([replace(queue, held_by=None, hold_reason=None)]):
                     await conn.execute(statement, params)
@@ -106,7 +100,7 @@ class AdminService:
 async def _owner(conn: AsyncConnection[Any], request_id: uuid.UUID | None) -> uuid.UUID:
     row = await (await conn.execute("select user_id from requests where request_id = %s", (request_id,))).fetchone()
     if row is None:
-        raise NothingToDo()
+        raise NotFound("dead letter")
     owner: uuid.UUID = row[0]
     return owner
 

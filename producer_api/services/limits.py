@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import RateLimited, UserQueueFull
+
 
 @dataclass(frozen=True)
 class SubmitLimits:
@@ -20,22 +22,14 @@ class SubmitLimits:
     max_pending: int
 
 
-class OverLimit(Exception):
-    def __init__(self, code: str, message: str, retry_after_s: int) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.retry_after_s = retry_after_s
-
-
 class UserLimits:
     def __init__(self, pool: AsyncConnectionPool, limits: SubmitLimits) -> None:
         self._pool = pool
         self._limits = limits
 
     async def admit(self, user_id: uuid.UUID, count: int) -> None:
-        """Take `count` tokens from the user's bucket, within the pending cap; `OverLimit` otherwise (and
-        nothing is taken). One statement (migration 0008)."""
+        """Take `count` tokens from the user's bucket, within the pending cap; `RateLimited` or `UserQueueFull`
+        otherwise (and nothing is taken). One statement (migration 0008)."""
         limits = self._limits
         async with self._pool.connection() as conn:
             row = await (
@@ -50,9 +44,5 @@ class UserLimits:
             return
         if tokens < count:
             wait = math.ceil((count - tokens) / limits.rate_per_s)
-            raise OverLimit(
-                "rate_limited",
-                f"at most {limits.rate_per_s:g} requests a second (burst {limits.burst}); retry after {wait} s",
-                wait,
-            )
-        raise OverLimit("queue_full", f"{pending} requests are pending; at most {limits.max_pending}", 5)
+            raise RateLimited(limits.rate_per_s, limits.burst, wait)
+        raise UserQueueFull(pending, limits.max_pending)

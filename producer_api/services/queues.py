@@ -11,28 +11,23 @@ from __future__ import annotations
 import uuid
 from typing import Any, Literal
 
+import psycopg
 from psycopg import AsyncConnection
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import Busy, NotFound, PausedByOperator
 from producer_api.models import Purged, QueueOverview, QueueState, QueueSummary, QueueView
-from producer_api.services.wakeups import Wakeups, lock_queue
-from schemas.lifecycle import Actor, Event, cancelled, paused, resumed
+from producer_api.services.wakeups import Wakeups
+from schemas.lifecycle import Actor, Event, Queue, cancelled, paused, resumed
 from schemas.records import result_of
 from store import outbox, request_log, requests
 from store import queues as queue_rows
 
 Order = Literal["depth", "oldest"]
 
+LOCK_WAIT_MS = 2000
 _PENDING = "status in ('queued', 'processing', 'retrying')"  # the predicate of index requests_pending
-
-
-class NoSuchUser(Exception):
-    pass
-
-
-class PausedByOperator(Exception):
-    """A user asked to resume a queue that an operator paused."""
 
 
 class QueueService:
@@ -49,7 +44,7 @@ class QueueService:
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             await conn.execute(*queue_rows.set_pause(paused(queue, by)))
             return await _view(conn, user_id)
 
@@ -58,10 +53,10 @@ class QueueService:
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             if queue.paused:
                 if queue.paused_by == "admin" and by == "user":
-                    raise PausedByOperator(user_id)
+                    raise PausedByOperator()
                 await conn.execute(*queue_rows.set_pause(resumed(queue)))
                 if queue.hold_reason == "retrying" and queue.held_by is not None:
                     await self._wakeups.wake(conn, queue.held_by)
@@ -75,7 +70,7 @@ class QueueService:
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
-                raise NoSuchUser(user_id)
+                raise NotFound("user")
             rows = await requests.fetch(conn, requests.LOCK_QUEUED, (user_id,))
             if rows:
                 at = await requests.now_async(conn)
@@ -135,7 +130,7 @@ async def _view(conn: AsyncConnection[Any], user_id: uuid.UUID) -> QueueView:
         )
         row = await cur.fetchone()
     if row is None:
-        raise NoSuchUser(user_id)
+        raise NotFound("user")
     state: QueueState = (
         "active" if row["depth"] else "drained" if row["exists"] else "removed" if row["used"] else "none"
     )
@@ -152,3 +147,16 @@ def _summary(row: dict[str, Any], state: QueueState) -> dict[str, Any]:
         "hold": row["hold_reason"],
         "state": state,
     }
+
+
+async def lock_queue(conn: AsyncConnection[Any], user_id: uuid.UUID) -> Queue | None:
+    """The user's queue (created if the user exists and has none), locked for the transaction as a
+    worker's tick locks it (`store.queues`); None when there is no such user. After `LOCK_WAIT_MS` the
+    caller gets `Busy` rather than wait."""
+    await conn.execute(f"set local lock_timeout = '{LOCK_WAIT_MS}ms'")
+    try:
+        queue = await queue_rows.lock_one(conn, user_id)
+    except psycopg.errors.LockNotAvailable:
+        raise Busy() from None
+    await conn.execute("set local lock_timeout = 0")  # what follows waits only on locks we are first for
+    return queue

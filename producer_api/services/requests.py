@@ -27,6 +27,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api import errors
 from producer_api.models import NewRequest, RequestPage, RequestView, columns_of
 from producer_api.producer import AsyncProducer, NotDelivered
 from producer_api.services.groups import GroupCommit
@@ -45,28 +46,16 @@ _GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
 _VIEW = columns_of(RequestView)
 
 
-class Rejected(Exception):
-    """The request is not acceptable as it is (422 or 413 at the edge)."""
-
-    def __init__(self, code: str, message: str, too_large: bool = False) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-        self.too_large = too_large
-
-
-class NotAccepted(Exception):
-    """Kafka did not acknowledge: nothing was accepted (503 at the edge)."""
-
-
 @dataclass(frozen=True)
-class Limits:
+class PayloadLimits:
+    """How large a request's payload may be (as JSON)."""
+
     max_payload_bytes: int
 
 
 class RequestService:
     def __init__(
-        self, pool: AsyncConnectionPool, producer: AsyncProducer, registry: Registry, topic: str, limits: Limits
+        self, pool: AsyncConnectionPool, producer: AsyncProducer, registry: Registry, topic: str, limits: PayloadLimits
     ) -> None:
         self._pool = pool
         self._producer = producer
@@ -83,22 +72,16 @@ class RequestService:
         """Refuse what the worker could only dead-letter: unknown types, bad or oversized payloads."""
         problem = payload.problem(request.payload)
         if problem is not None:
-            raise Rejected("invalid_payload", f"the payload cannot be stored: {problem}")
+            raise errors.InvalidPayload(f"the payload cannot be stored: {problem}")
         size = len(orjson.dumps(request.payload))
         if size > self._limits.max_payload_bytes:
-            raise Rejected(
-                "payload_too_large",
-                f"payload is {size} bytes; at most {self._limits.max_payload_bytes}",
-                too_large=True,
-            )
+            raise errors.PayloadTooLarge(f"payload is {size} bytes; at most {self._limits.max_payload_bytes}")
         try:
             self._registry.validate(request.type, request.payload)
         except UnknownType:
-            raise Rejected(
-                "unknown_type", f"unknown request type {request.type!r}; known: {', '.join(self._registry.names())}"
-            ) from None
+            raise errors.UnknownType(request.type, self._registry.names()) from None
         except InvalidPayload as exc:
-            raise Rejected("invalid_payload", f"invalid payload for {request.type}: {exc}") from None
+            raise errors.InvalidPayload(f"invalid payload for {request.type}: {exc}") from None
 
     async def submit(
         self, user_id: uuid.UUID, requests: list[NewRequest], trace_id: str, idempotency_key: str | None = None
@@ -182,7 +165,7 @@ class RequestService:
             row = await cur.fetchone()
         assert row is not None
         if row.pop("body_hash") != body_hash:
-            raise Rejected("idempotency_key_reused", "this Idempotency-Key was used with another body")
+            raise errors.IdempotencyKeyReused()
         return RequestView.model_validate(row)
 
     async def _produce(self, records: list[RequestRecord]) -> list[Any]:
@@ -203,7 +186,8 @@ class RequestService:
         except NotDelivered as exc:
             for send in sends:
                 send.cancel()
-            raise NotAccepted(str(exc)) from None
+            log.warning("not accepted: kafka did not acknowledge", error=str(exc))
+            raise errors.Unavailable("the queue is unavailable; the request was not accepted") from None
 
     async def get(self, user_id: uuid.UUID, request_id: uuid.UUID) -> RequestView | None:
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(RequestView)) as cur:

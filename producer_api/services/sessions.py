@@ -13,6 +13,7 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import Unauthorized
 from producer_api.models import TokenPair
 from producer_api.security import InvalidToken, decode, issue
 from producer_api.services.groups import GroupCommit
@@ -35,8 +36,11 @@ async def open_session(pool: AsyncConnectionPool, settings: ApiSettings, user_id
 
 
 async def rotate(pool: AsyncConnectionPool, settings: ApiSettings, refresh_token: str) -> TokenPair:
-    """A new pair for a valid, unused refresh token; `InvalidToken` otherwise (a reused one ends the session)."""
-    claims = decode(settings, refresh_token, "refresh")
+    """A new pair for a valid, unused refresh token; `Unauthorized` otherwise (a reused one ends the session)."""
+    try:
+        claims = decode(settings, refresh_token, "refresh")
+    except InvalidToken:
+        raise Unauthorized() from None
     reused = False
     async with pool.connection() as conn, conn.transaction():
         row = await (
@@ -48,7 +52,7 @@ async def rotate(pool: AsyncConnectionPool, settings: ApiSettings, refresh_token
             )
         ).fetchone()
         if row is None:
-            raise InvalidToken("no such session")
+            raise Unauthorized()  # no such session, or it ended
         if row[0] != claims.token_id:
             reused = True  # the revocation commits; the caller gets the refusal after it
             await _revoke(conn, claims.session_id, "refresh_reused")
@@ -61,7 +65,7 @@ async def rotate(pool: AsyncConnectionPool, settings: ApiSettings, refresh_token
                 (refresh.token_id, access.ttl, claims.session_id),
             )
     if reused:
-        raise InvalidToken("refresh token reused; the session is revoked")
+        raise Unauthorized()
     return TokenPair(access_token=access.token, refresh_token=refresh.token, expires_in=access.ttl)
 
 

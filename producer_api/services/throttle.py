@@ -12,22 +12,18 @@ from datetime import UTC, datetime
 
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import TooManyAttempts
+
 
 @dataclass(frozen=True)
-class Limits:
+class LoginLimits:
     per_account: int
     per_address: int
     window_s: int
 
 
-class Throttled(Exception):
-    def __init__(self, retry_after_s: int) -> None:
-        super().__init__(f"too many failed logins; retry after {retry_after_s} s")
-        self.retry_after_s = retry_after_s
-
-
 class LoginThrottle:
-    def __init__(self, pool: AsyncConnectionPool, limits: Limits) -> None:
+    def __init__(self, pool: AsyncConnectionPool, limits: LoginLimits) -> None:
         self._pool = pool
         self._limits = limits
 
@@ -35,7 +31,7 @@ class LoginThrottle:
         return {f"user:{username.lower()}": self._limits.per_account, f"addr:{address}": self._limits.per_address}
 
     async def check(self, username: str, address: str) -> None:
-        """Raise `Throttled` when the account or the address is over its limit in the current window."""
+        """Raise `TooManyAttempts` when the account or the address is over its limit in the current window."""
         keys = self._keys(username, address)
         async with self._pool.connection() as conn:
             rows = await (
@@ -46,7 +42,7 @@ class LoginThrottle:
             ).fetchall()
         waits = [_seconds_until(end) for key, end, failures in rows if failures >= keys[key]]
         if waits:
-            raise Throttled(max(waits))
+            raise TooManyAttempts(max(waits))
 
     async def failed(self, username: str, address: str) -> None:
         async with self._pool.connection() as conn:

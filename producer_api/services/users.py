@@ -11,6 +11,7 @@ from anyio import to_thread
 from psycopg.rows import class_row
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import UsernameTaken
 from producer_api.passwords import check
 from producer_api.security import hash_password, needs_rehash, verify_password
 
@@ -20,10 +21,6 @@ class User:
     user_id: uuid.UUID
     username: str
     role: str
-
-
-class UsernameTaken(Exception):
-    pass
 
 
 async def register(pool: AsyncConnectionPool, username: str, password: str) -> User:
@@ -38,7 +35,7 @@ async def register(pool: AsyncConnectionPool, username: str, password: str) -> U
                 (uuid.uuid4(), username, password_hash),
             )
         except psycopg.errors.UniqueViolation:
-            raise UsernameTaken(username) from None
+            raise UsernameTaken() from None
         user = await cur.fetchone()
     assert user is not None
     return user

@@ -7,7 +7,8 @@ from typing import Any
 import pytest
 
 from producer_api.app import create_app
-from producer_api.openapi import implied_errors
+from producer_api.errors import Busy, PausedByOperator, RateLimited
+from producer_api.openapi import implied_errors, refusals
 from request_types.registry import registry
 
 
@@ -45,6 +46,26 @@ def test_the_user_routes_document_their_errors(document: dict[str, Any]) -> None
     assert {"401", "403", "404"} <= set(
         document["paths"]["/v1/admin/dead-letters/{request_id}/discard"]["post"]["responses"]
     )
+
+
+def test_a_routes_refusals_are_documented_from_their_classes(document: dict[str, Any]) -> None:
+    declared = refusals(Busy, PausedByOperator, RateLimited)
+    assert set(declared) == {409, 429}
+    assert declared[409]["description"] == (
+        "- `busy`: A worker is running the user's requests, or a retry is in flight: try again shortly.\n"
+        "- `paused_by_operator`: A user asked to resume a queue that an operator paused: only an operator resumes it."
+    )
+    assert "Retry-After" in declared[409]["headers"]  # busy says when to try again
+    resume = document["paths"]["/v1/queue/resume"]["post"]["responses"]["409"]
+    assert resume["description"] == declared[409]["description"]
+    # declared and implied refusals of one status share its response, one line each
+    invalid = document["paths"]["/v1/requests"]["post"]["responses"]["422"]["description"].splitlines()
+    assert [line.split("`")[1] for line in invalid] == [
+        "unknown_type",
+        "invalid_payload",
+        "idempotency_key_reused",
+        "invalid_request",
+    ]
 
 
 def test_a_new_request_is_documented_per_registered_type(document: dict[str, Any]) -> None:

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 
 from harness.stack import PASSWORD
-from producer_api.passwords import MAX_LENGTH, MIN_LENGTH, WeakPassword, check, common
+from producer_api.errors import WeakPassword
+from producer_api.passwords import MAX_LENGTH, MIN_LENGTH, check, common
 
 
 @pytest.mark.parametrize(

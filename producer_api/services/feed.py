@@ -29,6 +29,7 @@ import structlog
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
+from producer_api.errors import TooManyStreams
 from producer_api.services.sessions import SessionRoles
 from store import request_log as events
 
@@ -42,10 +43,6 @@ class StreamLimits:
     heartbeat_s: float
     max_per_user: int
     max_duration_s: float  # then the stream ends; the client reconnects with `Last-Event-ID`
-
-
-class TooManyStreams(Exception):
-    pass
 
 
 class EventHub:
@@ -114,7 +111,7 @@ class Streams:
                 )
             ).fetchone()
             if row and row[0] >= self._limits.max_per_user:
-                raise TooManyStreams(row[0])
+                raise TooManyStreams()
             await conn.execute("insert into streams (stream_id, user_id) values (%s, %s)", (stream_id, user_id))
         return self._events(stream_id, user_id, session_id, after)
 

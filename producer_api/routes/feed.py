@@ -8,8 +8,8 @@ from fastapi import APIRouter, Header
 from fastapi.responses import StreamingResponse
 
 from producer_api.auth import CurrentUser
-from producer_api.errors import ApiError
-from producer_api.services.stream import TooManyStreams
+from producer_api.errors import TooManyStreams
+from producer_api.openapi import refusals
 from producer_api.state import State
 
 router = APIRouter(prefix="/v1/stream", tags=["stream"])
@@ -41,7 +41,7 @@ _EVENT_STREAM = {
 @router.get(
     "",
     response_class=StreamingResponse,
-    responses={200: _EVENT_STREAM, 429: {"description": "too many open streams"}},
+    responses={200: _EVENT_STREAM, **refusals(TooManyStreams)},
 )
 async def stream(
     user: CurrentUser,
@@ -57,12 +57,7 @@ async def stream(
     """Every state change of the caller's requests, in order, from the one after `Last-Event-ID` (or from
     the start of the retained history). The stream ends when the session does."""
     after = int(last_event_id) if last_event_id else 0
-    try:
-        events = await state.streams.open(user.user_id, user.session_id, after)
-    except TooManyStreams:
-        raise ApiError(
-            429, "too_many_streams", "too many streams open for this user; close one", {"Retry-After": "5"}
-        ) from None
+    events = await state.streams.open(user.user_id, user.session_id, after)
     return StreamingResponse(
         events, media_type="text/event-stream", headers={"Cache-Control": "no-store", "X-Accel-Buffering": "no"}
     )
