@@ -32,11 +32,13 @@ import importlib
 import inspect
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, Generic, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, Literal, TypeVar
 from uuid import UUID
 
-import psycopg
 from pydantic import BaseModel, ValidationError
+
+if TYPE_CHECKING:  # the SDK needs no database driver to be imported: only the worker passes a connection
+    import psycopg
 
 JSONObject = dict[str, Any]
 P = TypeVar("P", bound=BaseModel)
