@@ -6,8 +6,7 @@ import asyncio
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
-from request_types.errors import PermanentError, TransientError
-from request_types.registry import Context, JSONObject, RecordContext, handler, in_transaction
+from request_types import Context, JSONObject, PermanentError, RecordContext, TransientError, handler, in_transaction
 from schemas.payload import Integer, JsonObject
 
 MAX_AMOUNT = 10**12

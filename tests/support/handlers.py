@@ -13,8 +13,8 @@ from pathlib import Path
 
 from pydantic import BaseModel, Field
 
+from request_types import Context, JSONObject, RecordContext, handler
 from request_types.builtin import Amount, deposit
-from request_types.registry import Context, JSONObject, RecordContext, handler
 
 RUNS_FILE = "USERQ_TEST_RUNS_FILE"  # where `test.charge` notes each of its runs: one line, the request_id
 
