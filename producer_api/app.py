@@ -56,6 +56,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             timeout=settings.db_pool_timeout_s,
             open=False,
             configure=_configure,
+            # a frozen API process (SIGSTOP, a VM stall) must not hold rows a worker waits for: PostgreSQL
+            # ends its transaction after this long (the API's transactions take milliseconds)
+            kwargs={"options": "-c idle_in_transaction_session_timeout=5000"},
         )
         await pool.open(wait=True)
         producer = AsyncProducer(

@@ -6,7 +6,7 @@ here under the user's queue lock (`store.queues`), and stored by `writes`: set-b
 
 from __future__ import annotations
 
-from dataclasses import fields
+from dataclasses import dataclass, fields
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -54,25 +54,62 @@ def parked(conn: Conn, user_id: UUID, limit: int) -> list[RequestRow]:
         return cur.execute(_PARKED, (user_id, limit)).fetchall()
 
 
-def wait_for_acceptance(conn: Conn, records: list[RequestRecord]) -> None:
-    """Wait until the API's accepting transaction of every record has ended, committed or not.
+@dataclass(frozen=True)
+class Accepted:
+    """A request the broker acknowledged: its record, where it is, and (from the API) its key."""
 
-    The API inserts a request's row, produces the record and commits only after the broker's ack. An
-    insert of the same key blocks until that transaction ends: if it committed, ours does nothing; if it
-    rolled back (the client got an error), ours succeeds and is undone at once, so the request stays
-    unknown and `lock` reports it missing: it was never accepted and is not run.
-    """
-    inserted = conn.execute(
-        """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id)
-           select r.id, r.user_id, '', '{}', 'queued', now(), ''
-             from unnest(%b::uuid[], %b::uuid[]) as r(id, user_id)
-            where exists (select 1 from users u where u.user_id = r.user_id)
-           on conflict (request_id) do nothing
-           returning request_id""",
-        ([r.request_id for r in records], [r.user_id for r in records]),
-    ).fetchall()
-    if inserted:
-        conn.execute("delete from requests where request_id = any(%b)", ([row[0] for row in inserted],))
+    record: RequestRecord
+    partition: int
+    offset: int
+    idempotency_key: str | None = None
+    body_hash: bytes | None = None
+
+
+_ENSURE = """
+    with queues as (  -- a user's queue comes with their first request, in the lock order: queues first
+        insert into user_queues (user_id)
+        select distinct u.user_id from users u where u.user_id = any(%b) order by 1
+        on conflict do nothing)
+    insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id, sequence,
+                          kafka_partition, idempotency_key, body_hash)
+    select r.id, r.user_id, r.type, r.payload, 'queued', r.accepted_at, r.trace_id, r.offset_, r.partition_,
+           r.key_, r.hash_
+      from unnest(%b::uuid[], %b::uuid[], %b::text[], %b::jsonb[], %b::timestamptz[], %b::text[], %b::bigint[],
+                  %b::int[], %b::text[], %b::bytea[]) with ordinality
+           as r(id, user_id, type, payload, accepted_at, trace_id, offset_, partition_, key_, hash_, n)
+     where exists (select 1 from users u where u.user_id = r.user_id)
+     order by r.n
+    on conflict do nothing
+    returning request_id"""
+
+
+def ensure(conn: Conn, accepted: list[Accepted]) -> set[UUID]:
+    """Write the rows of these accepted requests where they are not written yet (the API writes them
+    after the broker's ack; a worker that meets a record first writes it from the record). A user that
+    does not exist gets nothing. The ids of the rows written now."""
+    return {row[0] for row in conn.execute(_ENSURE, _accepted(accepted)).fetchall()}
+
+
+async def ensure_async(conn: psycopg.AsyncConnection[Any], accepted: list[Accepted]) -> set[UUID]:
+    """`ensure`, on an asynchronous connection (the API's)."""
+    return {row[0] for row in await (await conn.execute(_ENSURE, _accepted(accepted))).fetchall()}
+
+
+def _accepted(accepted: list[Accepted]) -> tuple[list[Any], ...]:
+    records = [a.record for a in accepted]
+    return (
+        [r.user_id for r in records],
+        [r.request_id for r in records],
+        [r.user_id for r in records],
+        [r.type for r in records],
+        [Jsonb(r.payload) for r in records],
+        [r.accepted_at for r in records],
+        [r.trace_id for r in records],
+        [a.offset for a in accepted],
+        [a.partition for a in accepted],
+        [a.idempotency_key for a in accepted],
+        [a.body_hash for a in accepted],
+    )
 
 
 def writes(requests: list[RequestRow], queues: list[Queue]) -> list[Statement]:

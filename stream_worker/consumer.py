@@ -33,6 +33,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.records import Outgoing
+from store.requests import Accepted
 from stream_worker import fencing, metrics
 from stream_worker.commits import Commits
 from stream_worker.connection import Connection
@@ -194,7 +195,11 @@ class Worker:
                     outcomes,
                     {key: self._epochs[key] for key in partitions},
                     self._db.clock,
-                    [item.record for item in unchecked if item.record and item.wakeup is None],
+                    [
+                        Accepted(item.record, item.position.partition, item.position.offset)
+                        for item in unchecked
+                        if item.record and item.wakeup is None
+                    ],
                 )
         except fencing.Fenced as exc:
             metrics.BATCH_FAILURES.labels("fenced").inc()

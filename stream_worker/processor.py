@@ -22,10 +22,10 @@ from uuid import UUID
 import psycopg
 
 from request_types.registry import RecordContext, Registry, RequestType
-from schemas.lifecycle import Queue, RequestRow
-from schemas.records import RequestRecord
+from schemas.lifecycle import Event, Queue, RequestRow, Status
 from store import outbox, request_log, requests
 from store import queues as queue_rows
+from store.requests import Accepted
 from stream_worker import fencing
 from stream_worker.clock import Clock
 from stream_worker.decisions import Decisions, Walk
@@ -62,17 +62,17 @@ class Processor:
         outcomes: Mapping[tuple[UUID, int], Finished],
         epochs: dict[TopicPartitionKey, int],
         clock: Clock,
-        unchecked: list[RequestRecord],
+        unchecked: list[Accepted],
     ) -> Processed:
         """Walk these lanes with the outcomes that finished, in one transaction; what to publish and defer.
 
-        `unchecked`: records whose rows are read for the first time (see `requests.wait_for_acceptance`).
+        `unchecked`: records of the requests topic met for the first time: their rows are written from
+        them where the API has not written them yet (`requests.ensure`).
         """
         with conn.transaction():
             if epochs:
                 fencing.check_epochs(conn, epochs)
-            if unchecked:
-                requests.wait_for_acceptance(conn, unchecked)
+            written = requests.ensure(conn, unchecked) if unchecked else set()
             records = [item.record for walk in walks for item in walk.items if item.record]
             queues = queue_rows.lock(conn, [r.user_id for r in records])
             earlier = outbox.pending(conn, list(queues))  # a dead worker's: they go out first
@@ -83,6 +83,7 @@ class Processor:
                 decisions.walk(walk)
             db.write(*decisions.changes())
             effects = decisions.effects
+            effects.events[:0] = _queued(unchecked, written)  # before what became of them
             ids = [*earlier.ids, *outbox.add(conn, effects.outgoing)]
             request_log.record(conn, effects.events, self.actor)
         processed = Processed(**vars(effects), outbox_ids=ids)
@@ -118,3 +119,13 @@ class _Transaction:
             policy = self.policies.retry.for_type(request_type.max_attempts)
             return decide(exc, attempt - row.attempts_before_redrive, policy)
         return Succeeded(final)
+
+
+def _queued(accepted: list[Accepted], written: set[UUID]) -> list[Event]:
+    """The request log's `queued` entries of the rows this tick wrote from their records (once each)."""
+    out: dict[UUID, Event] = {}
+    for a in accepted:
+        r = a.record
+        if r.request_id in written and r.request_id not in out:
+            out[r.request_id] = Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at)
+    return list(out.values())

@@ -1,14 +1,17 @@
 """Accepting requests into Kafka, and reading them back.
 
-Acceptance is one PostgreSQL transaction around the Kafka write: insert the rows, produce the records
-and wait for the broker's acknowledgement, set each row's `sequence` to its record's offset, commit.
-Only then does the client get 202, so a request it was told about is both in Kafka and readable. When
-the produce fails the transaction rolls back: a record that reached Kafka anyway finds no row, and the
-worker skips it (see `stream_worker.store.wait_for_acceptance`). Concurrent submissions share such a
-transaction (group commit, `producer_api.services.groups`): under load one transaction accepts many
-requests, each still all-or-none with the others of its group. Concurrent duplicates of one
-`Idempotency-Key` are not grouped: they wait on the unique index for the first one's transaction and
-then return its row.
+Kafka is where a request is accepted: the records are produced first and the client gets 202 once the
+broker acknowledged them (`acks=all`, idempotent producer). Nothing is held while the broker is awaited.
+Then one short transaction writes their rows with their place in the partition (`sequence`), so a
+request the client was told about is readable at once from any API process. A worker that meets a
+record before its row (the API died or PostgreSQL failed right after the ack) writes the row itself
+from the record (`store.requests.ensure`): either way the request runs once. Concurrent submissions
+share such a transaction (group commit, `producer_api.services.groups`).
+
+`Idempotency-Key`: the request id is derived from the user and the key, so every submission under one
+key is the same request: duplicates, concurrent or not, at any API process, produce records of the same
+request id, and the worker runs a request id once. A repeat that finds the key's row answers from it
+without producing; one whose body differs from the row's gets 422.
 """
 
 from __future__ import annotations
@@ -21,10 +24,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
+import psycopg
 import structlog
 from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
-from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api import errors
@@ -37,6 +40,8 @@ from schemas import records as wire
 from schemas.lifecycle import Event, Status
 from schemas.records import RequestRecord
 from store import request_log as events
+from store import requests
+from store.requests import Accepted
 
 log = structlog.get_logger(__name__)
 
@@ -44,6 +49,7 @@ _GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
 _GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
 
 _VIEW = columns_of(RequestView)
+_KEYED = uuid.UUID("6f1d2c57-6d3e-4d7b-9a0c-5b3f7e2a9c41")  # the namespace of idempotent request ids
 
 
 @dataclass(frozen=True)
@@ -92,7 +98,7 @@ class RequestService:
         now = datetime.now(UTC)
         records = [
             RequestRecord(
-                request_id=uuid.uuid4(),
+                request_id=uuid.uuid4() if idempotency_key is None else request_id_for(user_id, idempotency_key),
                 user_id=user_id,
                 type=r.type,
                 payload=r.payload,
@@ -108,37 +114,13 @@ class RequestService:
     async def _accept(
         self, records: list[RequestRecord], key: str | None = None, body_hash: bytes | None = None
     ) -> list[RequestView]:
-        """One transaction: insert the rows, produce the records and wait for the broker's ack, give each
-        row its place (and its user a queue), log them. `records` may be several users' (a group)."""
-        async with self._pool.connection() as conn, conn.transaction():
-            if key is not None:
-                earlier = await self._claim_key(conn, records[0], key, body_hash)
-                if earlier is not None:
-                    return [earlier]
-            else:
-                await _insert(conn, records, None, None)
-            deliveries = await self._produce(records)
-            async with conn.cursor(row_factory=class_row(RequestView)) as cur:
-                # a user's queue is created by their first request, once the broker has it: an insert
-                # earlier in the transaction would make the user's concurrent submissions wait for this one
-                await cur.execute(
-                    f"""with queues as (
-                            insert into user_queues (user_id)
-                            select distinct u from unnest(%s::uuid[]) as u order by 1 on conflict do nothing)
-                        update requests r set sequence = d.offset_, kafka_partition = d.partition_
-                          from unnest(%s::uuid[], %s::bigint[], %s::int[]) as d(id, offset_, partition_)
-                         where r.request_id = d.id
-                     returning {_VIEW.replace("request_id", "r.request_id")}""",
-                    (
-                        [r.user_id for r in records],
-                        [r.request_id for r in records],
-                        [d.offset for d in deliveries],
-                        [d.partition for d in deliveries],
-                    ),
-                )
-                views = {v.request_id: v for v in await cur.fetchall()}
-            accepted = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
-            await conn.execute(events.RECORD_EVENTS, events.params(accepted, "api"))  # last: see store.request_log
+        """Produce the records and wait for the broker's ack, then write their rows in one short
+        transaction. `records` may be several users' (a group)."""
+        if key is not None:
+            earlier = await self._keyed(records[0], key, body_hash)
+            if earlier is not None:
+                return [earlier]
+        deliveries = await self._produce(records)
         for record, delivery in zip(records, deliveries, strict=True):
             log.info(
                 "accepted",
@@ -148,23 +130,36 @@ class RequestService:
                 partition=delivery.partition,
                 offset=delivery.offset,
             )
-        return [views[r.request_id] for r in records]
+        accepted = [
+            Accepted(record, delivery.partition, delivery.offset, key, body_hash)
+            for record, delivery in zip(records, deliveries, strict=True)
+        ]
+        try:
+            async with self._pool.connection() as conn, conn.transaction():
+                inserted = await requests.ensure_async(conn, accepted)
+                logged = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
+                logged = [e for e in logged if e.request_id in inserted]
+                await conn.execute(events.RECORD_EVENTS, events.params(logged, "api"))  # last: see store.request_log
+                views = await _views(conn, [r.request_id for r in records])
+        except psycopg.Error as exc:  # accepted all the same: the worker writes the rows from the records
+            log.warning("accepted; the rows are left to the worker", error=str(exc), requests=len(records))
+            return [_view_of(a) for a in accepted]
+        if key is not None and views[records[0].request_id].pop("body_hash") not in (body_hash, None):
+            raise errors.IdempotencyKeyReused()
+        return [RequestView.model_validate(views[r.request_id]) for r in records]
 
-    async def _claim_key(
-        self, conn: AsyncConnection[Any], record: RequestRecord, key: str, body_hash: bytes | None
-    ) -> RequestView | None:
-        """Insert the row under `key`, or return the request that already holds it (same body only)."""
-        if await _insert(conn, [record], key, body_hash):
-            return None
-        # The key is taken, and its holder committed: we waited for it on the unique index.
-        async with conn.cursor(row_factory=dict_row) as cur:
+    async def _keyed(self, record: RequestRecord, key: str, body_hash: bytes | None) -> RequestView | None:
+        """The request that `key` already stands for, if its row is written (same body only)."""
+        async with self._pool.connection() as conn, conn.cursor(row_factory=dict_row) as cur:
             await cur.execute(
-                f"select {_VIEW}, body_hash from requests where user_id = %s and idempotency_key = %s",
-                (record.user_id, key),
+                f"""select {_VIEW}, body_hash from requests
+                     where request_id = %s or (user_id = %s and idempotency_key = %s)""",
+                (record.request_id, record.user_id, key),
             )
             row = await cur.fetchone()
-        assert row is not None
-        if row.pop("body_hash") != body_hash:
+        if row is None:
+            return None
+        if row.pop("body_hash") not in (body_hash, None):
             raise errors.IdempotencyKeyReused()
         return RequestView.model_validate(row)
 
@@ -211,31 +206,35 @@ class RequestService:
         return RequestPage(requests=rows, next_cursor=str(rows[-1].sequence) if more else None)
 
 
-async def _insert(
-    conn: AsyncConnection[Any], records: list[RequestRecord], key: str | None, body_hash: bytes | None
-) -> bool:
-    """Insert rows in status `queued`, without a sequence yet; False when `key` is already taken."""
-    async with conn.cursor() as cur:
-        await cur.execute(
-            """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id,
-                                     idempotency_key, body_hash)
-               select r.id, r.user_id, r.type, r.payload, 'queued', r.accepted_at, r.trace_id, %s, %s
-                 from unnest(%s::uuid[], %s::uuid[], %s::text[], %s::jsonb[], %s::timestamptz[], %s::text[])
-                      with ordinality as r(id, user_id, type, payload, accepted_at, trace_id, n)
-                order by r.n
-               on conflict (user_id, idempotency_key) do nothing""",
-            (
-                key,
-                body_hash,
-                [r.request_id for r in records],
-                [r.user_id for r in records],
-                [r.type for r in records],
-                [Jsonb(r.payload) for r in records],
-                [r.accepted_at for r in records],
-                [r.trace_id for r in records],
-            ),
-        )
-        return cur.rowcount == len(records)
+async def _views(conn: AsyncConnection[Any], ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    async with conn.cursor(row_factory=dict_row) as cur:
+        await cur.execute(f"select {_VIEW}, body_hash from requests where request_id = any(%s)", (ids,))
+        return {row["request_id"]: row for row in await cur.fetchall()}
+
+
+def _view_of(accepted: Accepted) -> RequestView:
+    """What the API knows of an accepted request whose row it could not write: queued, at its offset."""
+    r = accepted.record
+    return RequestView(
+        request_id=r.request_id,
+        user_id=r.user_id,
+        type=r.type,
+        payload=r.payload,
+        status=Status.QUEUED,
+        attempts=0,
+        result=None,
+        error=None,
+        accepted_at=r.accepted_at,
+        started_at=None,
+        completed_at=None,
+        sequence=accepted.offset,
+        processed_seq=None,
+    )
+
+
+def request_id_for(user_id: uuid.UUID, key: str) -> uuid.UUID:
+    """The one request an `Idempotency-Key` of a user stands for."""
+    return uuid.uuid5(_KEYED, f"{user_id}:{key}")
 
 
 def _body_hash(requests: list[NewRequest]) -> bytes:

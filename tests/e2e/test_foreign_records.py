@@ -61,8 +61,9 @@ def test_unreadable_records_are_dead_lettered_and_the_partition_keeps_flowing(st
         assert headers[wire.DLQ_ERROR]
 
 
-def test_a_record_whose_acceptance_rolled_back_is_not_run(stack: Stack, api: str) -> None:
-    """As when the broker stored a record but the API's transaction then failed and the client got 503."""
+def test_a_record_the_broker_stored_runs_once_in_its_place_even_without_its_row(stack: Stack, api: str) -> None:
+    """As when the API died (or PostgreSQL failed) right after the broker's ack: Kafka accepted it, so the
+    worker writes its row from the record and runs it, in its place in the user's order, once."""
     stack.start_worker()
     client = stack.client(api)
     ghost = RequestRecord(
@@ -74,14 +75,22 @@ def test_a_record_whose_acceptance_rolled_back_is_not_run(stack: Stack, api: str
         trace_id="ghost",
     )
     _produce(stack, client.user_id.encode(), wire.encode(ghost))
+    _produce(stack, client.user_id.encode(), wire.encode(ghost))  # and the producer's retry: the same request
     real = client.submit("ledger.deposit", {"amount": 1})
-    stack.wait_terminal(1)
+    stack.wait_terminal(2)
 
     with stack.db() as conn:
-        assert conn.execute("select count(*) from requests").fetchone() == (1,)
-        assert conn.execute("select balance from ledger_accounts").fetchone() == (1,)
-    [event] = read_topic(stack, stack.settings.results_topic)
-    assert event["request_id"] == real["request_id"]
+        rows = conn.execute("select request_id::text, status, processed_seq from requests order by sequence").fetchall()
+        assert rows == [(str(ghost.request_id), "succeeded", 1), (real["request_id"], "succeeded", 2)]
+        assert conn.execute("select balance from ledger_accounts").fetchone() == (1001,)
+        logged = conn.execute(
+            "select status from request_events where request_id = %s order by seq", (ghost.request_id,)
+        ).fetchall()
+        assert [status for (status,) in logged] == ["queued", "processing", "succeeded"]
+    assert [e["request_id"] for e in read_topic(stack, stack.settings.results_topic)] == [
+        str(ghost.request_id),
+        real["request_id"],
+    ]
 
 
 def test_oversized_records_are_dead_lettered_without_their_content(stack: Stack, api: str) -> None:
