@@ -73,7 +73,12 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             )
         )
         service = RequestService(
-            pool, producer, registry, settings.requests_topic, PayloadLimits(settings.max_payload_bytes)
+            pool,
+            producer,
+            registry,
+            settings.requests_topic,
+            PayloadLimits(settings.max_payload_bytes),
+            kill_after_acks=settings.fault_kill_after_acks,
         )
         wakeups = Wakeups(producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)

@@ -43,6 +43,11 @@ class ApiSettings(CommonSettings):
     max_payload_bytes: int = Field(64 << 10, ge=128, description="Largest payload of one request (413).")
     max_batch_requests: int = Field(100, ge=1, le=1000, description="Most requests in one batch.")
     produce_timeout_s: float = Field(10.0, gt=0, le=120, description="Broker ack wait before 503.")
+    fault_kill_after_acks: int = Field(
+        0,
+        ge=0,
+        description="Testing only: SIGKILL itself after this many acknowledged submissions, before their rows.",
+    )
     producer_queue_max_messages: int = Field(
         10_000,
         ge=1,

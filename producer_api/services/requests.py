@@ -18,6 +18,8 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
+import signal
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -61,9 +63,17 @@ class PayloadLimits:
 
 class RequestService:
     def __init__(
-        self, pool: AsyncConnectionPool, producer: AsyncProducer, registry: Registry, topic: str, limits: PayloadLimits
+        self,
+        pool: AsyncConnectionPool,
+        producer: AsyncProducer,
+        registry: Registry,
+        topic: str,
+        limits: PayloadLimits,
+        kill_after_acks: int = 0,
     ) -> None:
         self._pool = pool
+        self._kill_after_acks = kill_after_acks  # FAULT_KILL_AFTER_ACKS: tests only
+        self._acks = 0
         self._producer = producer
         self._registry = registry
         self._topic = topic
@@ -121,6 +131,7 @@ class RequestService:
             if earlier is not None:
                 return [earlier]
         deliveries = await self._produce(records)
+        self._after_ack(len(records))
         for record, delivery in zip(records, deliveries, strict=True):
             log.info(
                 "accepted",
@@ -147,6 +158,14 @@ class RequestService:
         if key is not None and views[records[0].request_id].pop("body_hash") not in (body_hash, None):
             raise errors.IdempotencyKeyReused()
         return [RequestView.model_validate(views[r.request_id]) for r in records]
+
+    def _after_ack(self, count: int) -> None:
+        """Fault injection for the tests (off unless FAULT_KILL_AFTER_ACKS is set): die right here, after
+        the broker acknowledged, before the rows are written and before the client hears anything."""
+        self._acks += count
+        if self._kill_after_acks and self._acks >= self._kill_after_acks:
+            log.warning("fault injection: SIGKILL between the broker's ack and the rows")
+            os.kill(os.getpid(), signal.SIGKILL)
 
     async def _keyed(self, record: RequestRecord, key: str, body_hash: bytes | None) -> RequestView | None:
         """The request that `key` already stands for, if its row is written (same body only)."""

@@ -29,6 +29,7 @@ PUBLISHED = {"api": {3000}, "grafana": {3001}, "kafka-ui": {8080}, "prometheus":
 PUBLISHED |= {"postgres": {15432}}
 # Worker settings compose must not pass on: one WORKER_ID for every replica; a test-only fault switch.
 NOT_PASSED_TO_WORKERS = {"WORKER_ID", "FAULT_KILL_AFTER_DB_COMMITS"}
+NOT_PASSED_TO_THE_API = {"FAULT_KILL_AFTER_ACKS"}
 EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 (inside a container: its own network namespace)
 
 
@@ -151,7 +152,8 @@ def test_services_listen_on_the_compose_network(services: dict[str, dict[str, An
 
 def test_every_setting_reaches_its_service(services: dict[str, dict[str, Any]]) -> None:
     assert names(CommonSettings) <= set(services["init"]["environment"])
-    assert names(ApiSettings) <= set(services["api"]["environment"])
+    assert names(ApiSettings) - NOT_PASSED_TO_THE_API <= set(services["api"]["environment"])
+    assert set(services["api"]["environment"]).isdisjoint(NOT_PASSED_TO_THE_API)
     worker = set(services["worker"]["environment"])
     assert names(WorkerSettings) - NOT_PASSED_TO_WORKERS <= worker
     assert worker.isdisjoint(NOT_PASSED_TO_WORKERS)
