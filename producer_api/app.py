@@ -57,8 +57,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             open=False,
             configure=_configure,
             # a frozen API process (SIGSTOP, a VM stall) must not hold rows a worker waits for: PostgreSQL
-            # ends its transaction after this long (the API's transactions take milliseconds)
-            kwargs={"options": "-c idle_in_transaction_session_timeout=5000"},
+            # ends its transaction after this long (the longest an API transaction waits on anything else
+            # is an operator action's wake-up, PRODUCE_TIMEOUT_S; acceptance holds none across the broker)
+            kwargs={"options": f"-c idle_in_transaction_session_timeout={_idle_limit_ms(settings)}"},
         )
         await pool.open(wait=True)
         producer = AsyncProducer(
@@ -134,3 +135,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
 
 async def _configure(conn: AsyncConnection[Any]) -> None:
     use_orjson(conn)  # the payloads and results of JSON columns
+
+
+def _idle_limit_ms(settings: ApiSettings) -> int:
+    return int(settings.produce_timeout_s * 1000) + 5000
