@@ -147,20 +147,33 @@ def bare_api(
     api_workers: int,
     progress: Callable[[str], None],
 ) -> dict[str, Any]:
-    """The bare endpoint under the same shot as the API's maximum; then the generator against `/noop`."""
+    """The bare endpoint under the same shot as the API's maximum; the Kafka-only accept (JWT check,
+    produce with the API's settings, wait for the ack, 202); then the generator against `/noop`."""
     port = free_port()
-    env = {**stack.env, "PORT": str(port), "API_WORKERS": str(api_workers)}
+    topic = f"{stack.settings.topic_prefix}.bench.kafka_accept"
+    create_topic(stack, topic)
+    env = {**stack.env, "PORT": str(port), "API_WORKERS": str(api_workers), "BENCH_ACCEPT_TOPIC": topic}
     server = Process(f"bare-api-{port}", "bench.bare_api", env, stack.log_dir)
     try:
         url = f"http://127.0.0.1:{port}"
         wait_ready(url, server, probe="/healthz")
         at = _at(shot, url, "/v1/requests")
         bare = load.summary(load.run(at, processes, progress, "bare FastAPI+JWT"), None, shot.window, processes)
+        kafka = load.run(_at(shot, url, "/v1/kafka"), processes, progress, "Kafka-only accept")
+        kafka_only = load.summary(kafka, None, shot.window, processes)
         noop = _at(shot, url, "/noop")
         ceiling = load.summary(load.run(noop, processes, progress, "generator ceiling"), None, shot.window, processes)
     finally:
         server.stop()
-    return {"bare_api": bare, "generator_ceiling": ceiling}
+    return {"bare_api": bare, "kafka_accept": kafka_only, "generator_ceiling": ceiling}
+
+
+def create_topic(stack: Stack, name: str) -> None:
+    """A topic like the requests topic (same partitions), for the Kafka-only accept to write to."""
+    admin = AdminClient({"bootstrap.servers": stack.services.kafka})
+    futures = admin.create_topics([NewTopic(name, stack.settings.request_partitions, 1)])
+    for future in futures.values():
+        future.result(30)
 
 
 def _at(shot: load.Shot, url: str, path: str) -> load.Shot:

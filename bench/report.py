@@ -25,6 +25,8 @@ class Target:
 TARGETS = [
     Target("accept path / bare FastAPI+JWT (req/s)", "http.accept_max.accepted_per_s",
            "http.bare_api.accepted_per_s", 0.5, True),
+    Target("accept path / Kafka-only accept, same concurrency (req/s)", "http.accept_max.accepted_per_s",
+           "http.kafka_accept.accepted_per_s", 0.8, True),
     Target("worker demo.echo / naive worker (rec/s)", "http.worker_echo.per_s", "http.naive_worker.per_s", 10.0, True),
     Target("worker demo.echo / PostgreSQL batch upsert (rows/s)", "http.worker_echo.per_s",
            "http.pg_upsert.per_s", 0.25, True),
@@ -115,6 +117,9 @@ FIGURES = [
     ("memory phase users, few / many", ("memory.few.users", "memory.many.users"), ""),
     ("worker throughput in the memory phase, few / many", ("memory.few.per_s", "memory.many.per_s"), "/s"),
     ("bare FastAPI+JWT", "http.bare_api.accepted_per_s", "/s"),
+    ("Kafka-only accept (JWT, produce, ack; no PostgreSQL)", "http.kafka_accept.accepted_per_s", "/s"),
+    ("Kafka-only accept latency p50 / p99", ("http.kafka_accept.latency_p50_ms", "http.kafka_accept.latency_p99_ms"),
+     "ms"),
     ("generator ceiling (no-op route)", "http.generator_ceiling.accepted_per_s", "/s"),
     ("generator CPU per process at the maximum", "http.accept_max.generator_cpu_per_process", "cores"),
     ("naive worker", "http.naive_worker.per_s", "/s"),

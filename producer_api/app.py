@@ -62,17 +62,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             kwargs={"options": f"-c idle_in_transaction_session_timeout={_idle_limit_ms(settings)}"},
         )
         await pool.open(wait=True)
-        producer = AsyncProducer(
-            producer_config(
-                settings,
-                "userq-api",
-                **{
-                    "message.timeout.ms": int(settings.produce_timeout_s * 1000),
-                    "queue.buffering.max.messages": settings.producer_queue_max_messages,
-                    "queue.buffering.max.kbytes": settings.producer_queue_max_kbytes,
-                },
-            )
-        )
+        producer = AsyncProducer(api_producer_config(settings, "userq-api"))
         service = RequestService(
             pool,
             producer,
@@ -139,3 +129,16 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
 
 def _idle_limit_ms(settings: ApiSettings) -> int:
     return int(settings.produce_timeout_s * 1000) + 5000
+
+
+def api_producer_config(settings: ApiSettings, client_id: str) -> dict[str, Any]:
+    """The accepting producer: durable (`runtime.kafka.producer_config`), bounded, with PRODUCE_TIMEOUT_S."""
+    return producer_config(
+        settings,
+        client_id,
+        **{
+            "message.timeout.ms": int(settings.produce_timeout_s * 1000),
+            "queue.buffering.max.messages": settings.producer_queue_max_messages,
+            "queue.buffering.max.kbytes": settings.producer_queue_max_kbytes,
+        },
+    )

@@ -12,12 +12,13 @@ from typing import Any
 
 import pytest
 
-from bench import checks, load, preload, probes, report, rows, users
+from bench import baselines, checks, load, preload, probes, report, rows, users
 from bench.load import Answer
 from harness.processes import Process, free_port, wait_ready
 from harness.stack import Stack
 from producer_api.security import issue
 from producer_api.settings import ApiSettings
+from tests.support.checks import read_topic
 
 
 @pytest.fixture
@@ -109,3 +110,19 @@ def test_the_report_has_every_target_and_judges_it() -> None:
     for target in report.TARGETS:
         assert target.name in text
     assert all(t["met"] is None for t in report.targets({}))
+
+
+def test_the_kafka_only_accept_produces_each_request_and_answers_after_the_ack(stack: Stack, tmp_path: Path) -> None:
+    topic = f"{stack.settings.topic_prefix}.bench.kafka_accept"
+    baselines.create_topic(stack, topic)
+    port = free_port()
+    env = {**stack.env, "ENV": "test", "PORT": str(port), "API_WORKERS": "1", "BENCH_ACCEPT_TOPIC": topic}
+    server = Process("bare-api-kafka", "bench.bare_api", env, tmp_path)
+    try:
+        url = f"http://127.0.0.1:{port}"
+        wait_ready(url, server, probe="/healthz")
+        shot = load.run(load.Shot(url, "/v1/kafka", _users(3), 30, None, 8, BODY, collect_ids=False), 1)
+    finally:
+        server.stop()
+    assert shot.accepted == 30
+    assert len(read_topic(stack, topic)) == 30
