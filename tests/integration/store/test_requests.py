@@ -1,0 +1,64 @@
+"""`store.requests.ensure` against a real PostgreSQL: the API (after the broker's ack) and a worker (from the
+record) may write the same rows at once; they take the row locks in one order, so neither waits on the
+other in a circle."""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+import psycopg
+
+from harness.stack import Stack
+from schemas.records import RequestRecord
+from store import requests
+from store.requests import Accepted
+from tests.support.waits import wait_until
+
+
+def _accepted(user_id: uuid.UUID, offset: int) -> Accepted:
+    record = RequestRecord(
+        request_id=uuid.uuid4(),
+        user_id=user_id,
+        type="demo.echo",
+        payload={"n": offset},
+        accepted_at=datetime.now(UTC),
+        trace_id="t",
+    )
+    return Accepted(record, 0, offset)
+
+
+def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(stack: Stack) -> None:
+    user_id = uuid.uuid4()
+    with psycopg.connect(stack.database_url, autocommit=True) as setup:
+        setup.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "u"))
+    first, second = sorted((_accepted(user_id, 1), _accepted(user_id, 2)), key=lambda a: a.record.request_id)
+    with psycopg.connect(stack.database_url) as api, psycopg.connect(stack.database_url) as worker:
+        assert requests.ensure(api, [first]) == {first.record.request_id}  # the API's transaction, still open
+        outcome: list[Any] = []
+
+        def write() -> None:
+            try:
+                outcome.append(requests.ensure(worker, [second, first]))  # the worker's order is another
+                worker.commit()
+            except psycopg.Error as exc:
+                outcome.append(exc)
+
+        thread = threading.Thread(target=write)
+        thread.start()
+        with psycopg.connect(stack.database_url, autocommit=True) as observer:
+            wait_until(
+                lambda: observer.execute(
+                    "select 1 from pg_stat_activity where pid = %s and wait_event_type = 'Lock'",
+                    (worker.info.backend_pid,),
+                ).fetchone(),
+                10,
+                "the worker to wait for the API's row",
+            )
+        # with one order the worker waits for `first` holding nothing: the API writes `second` at once
+        assert requests.ensure(api, [second]) == {second.record.request_id}
+        api.commit()
+        thread.join(10)
+    assert outcome == [set()], f"the worker's write: {outcome}"
