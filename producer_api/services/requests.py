@@ -35,7 +35,7 @@ from psycopg_pool import AsyncConnectionPool
 from producer_api import errors
 from producer_api.models import NewRequest, RequestPage, RequestView, columns_of
 from producer_api.producer import AsyncProducer, NotDelivered
-from producer_api.services.groups import GroupCommit
+from producer_api.services.groups import Full, GroupCommit
 from request_types.registry import InvalidPayload, Registry, UnknownType
 from schemas import payload
 from schemas import records as wire
@@ -49,6 +49,7 @@ log = structlog.get_logger(__name__)
 
 _GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
 _GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
+_GROUP_MAX_WAITING = 1024  # records waiting for a group at most; more get 503 at once
 
 _VIEW = columns_of(RequestView)
 _KEYED = uuid.UUID("6f1d2c57-6d3e-4d7b-9a0c-5b3f7e2a9c41")  # the namespace of idempotent request ids
@@ -81,7 +82,7 @@ class RequestService:
         # submissions without an Idempotency-Key are accepted in groups (group commit): while one group's
         # transaction waits for PostgreSQL and the broker, the next forms
         self._groups: GroupCommit[RequestRecord, RequestView] = GroupCommit(
-            self._accept, max_items=_GROUP_MAX_RECORDS, in_flight=_GROUPS_IN_FLIGHT
+            self._accept, max_items=_GROUP_MAX_RECORDS, in_flight=_GROUPS_IN_FLIGHT, max_waiting=_GROUP_MAX_WAITING
         )
 
     def check(self, request: NewRequest) -> None:
@@ -118,7 +119,10 @@ class RequestService:
             for r in requests
         ]
         if idempotency_key is None:
-            return await self._groups.run(records)
+            try:
+                return await self._groups.run(records)
+            except Full:
+                raise errors.Unavailable("too many submissions wait for the broker; not accepted") from None
         return await self._accept(records, idempotency_key, _body_hash(requests))
 
     async def _accept(

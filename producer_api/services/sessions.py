@@ -13,10 +13,10 @@ from typing import Any
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api.errors import Unauthorized
+from producer_api.errors import Unauthorized, Unavailable
 from producer_api.models import TokenPair
 from producer_api.security import InvalidToken, decode, issue
-from producer_api.services.groups import GroupCommit
+from producer_api.services.groups import Full, GroupCommit
 from producer_api.settings import ApiSettings
 from store import request_log as events
 
@@ -93,11 +93,14 @@ class SessionRoles:
     def __init__(self, pool: AsyncConnectionPool) -> None:
         self._pool = pool
         self._groups: GroupCommit[tuple[uuid.UUID, uuid.UUID], str | None] = GroupCommit(
-            self._roles, max_items=256, in_flight=4
+            self._roles, max_items=256, in_flight=4, max_waiting=1024
         )
 
     async def role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
-        [role] = await self._groups.run([(user_id, session_id)])
+        try:
+            [role] = await self._groups.run([(user_id, session_id)])
+        except Full:
+            raise Unavailable("too many requests wait for the database") from None
         return role
 
     async def _roles(self, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[str | None]:

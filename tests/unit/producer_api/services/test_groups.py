@@ -7,7 +7,7 @@ import asyncio
 
 import pytest
 
-from producer_api.services.groups import GroupCommit
+from producer_api.services.groups import Full, GroupCommit
 
 
 class Recorder:
@@ -34,7 +34,7 @@ async def _settle() -> None:
 def test_arrivals_during_a_commit_form_the_next_group_and_each_caller_gets_its_own_results() -> None:
     async def scenario() -> None:
         commit = Recorder()
-        groups = GroupCommit(commit, max_items=100, in_flight=1)
+        groups = GroupCommit(commit, max_items=100, in_flight=1, max_waiting=100)
         first = asyncio.ensure_future(groups.run([1]))
         await _settle()
         later = [asyncio.ensure_future(groups.run(items)) for items in ([2, 3], [4], [5, 6])]
@@ -52,7 +52,7 @@ def test_a_group_holds_at_most_max_items_and_never_splits_a_caller() -> None:
     async def scenario() -> None:
         commit = Recorder()
         commit.release.set()
-        groups = GroupCommit(commit, max_items=3, in_flight=1)
+        groups = GroupCommit(commit, max_items=3, in_flight=1, max_waiting=100)
         calls = [asyncio.ensure_future(groups.run(items)) for items in ([1], [2, 3], [4, 5], [6, 7, 8, 9])]
         results = await asyncio.gather(*calls)
         assert results == [[10], [20, 30], [40, 50], [60, 70, 80, 90]]
@@ -64,7 +64,7 @@ def test_a_group_holds_at_most_max_items_and_never_splits_a_caller() -> None:
 def test_groups_run_side_by_side_up_to_in_flight() -> None:
     async def scenario() -> None:
         commit = Recorder()
-        groups = GroupCommit(commit, max_items=100, in_flight=2)
+        groups = GroupCommit(commit, max_items=100, in_flight=2, max_waiting=100)
         calls = [asyncio.ensure_future(groups.run([n])) for n in range(4)]
         await _settle()
         assert commit.groups == [[0], [1]], "two in flight; the rest wait together"
@@ -78,7 +78,7 @@ def test_groups_run_side_by_side_up_to_in_flight() -> None:
 def test_a_failed_group_fails_every_caller_in_it_and_the_next_group_still_runs() -> None:
     async def scenario() -> None:
         commit = Recorder(fail=True)
-        groups = GroupCommit(commit, max_items=100, in_flight=1)
+        groups = GroupCommit(commit, max_items=100, in_flight=1, max_waiting=100)
         first = asyncio.ensure_future(groups.run([1]))
         await _settle()
         second, third = asyncio.ensure_future(groups.run([2])), asyncio.ensure_future(groups.run([3]))
@@ -93,18 +93,37 @@ def test_a_failed_group_fails_every_caller_in_it_and_the_next_group_still_runs()
     asyncio.run(scenario())
 
 
-def test_a_caller_that_went_away_does_not_disturb_the_others() -> None:
+def test_more_waiting_items_than_allowed_are_refused_at_once_and_memory_stays_bounded() -> None:
     async def scenario() -> None:
         commit = Recorder()
-        groups = GroupCommit(commit, max_items=100, in_flight=1)
-        first = asyncio.ensure_future(groups.run([1]))
+        groups = GroupCommit(commit, max_items=2, in_flight=1, max_waiting=3)
+        running = asyncio.ensure_future(groups.run([1, 2]))  # the broker is slow: this group hangs
         await _settle()
-        gone, kept = asyncio.ensure_future(groups.run([2])), asyncio.ensure_future(groups.run([3]))
+        waiting = [asyncio.ensure_future(groups.run([n])) for n in (3, 4, 5)]
+        await _settle()
+        with pytest.raises(Full):  # at once: not after the hanging group
+            await asyncio.wait_for(groups.run([6]), 1)
+        commit.release.set()
+        assert await running == [10, 20]
+        assert [await w for w in waiting] == [[30], [40], [50]]
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_that_goes_away_before_its_group_starts_leaves_nothing_to_commit() -> None:
+    async def scenario() -> None:
+        commit = Recorder()
+        groups = GroupCommit(commit, max_items=100, in_flight=1, max_waiting=100)
+        running = asyncio.ensure_future(groups.run([1]))
+        await _settle()
+        gone = asyncio.ensure_future(groups.run([2]))  # its client times out while the first group hangs
+        stays = asyncio.ensure_future(groups.run([3]))
         await _settle()
         gone.cancel()
+        await _settle()
         commit.release.set()
-        assert await first == [10]
-        assert await kept == [30]
-        assert commit.groups == [[1], [2, 3]], "its items were already in the group: they commit"
+        await running
+        assert await stays == [30]
+        assert commit.groups == [[1], [3]], "the gone caller's item was committed after it had been answered"
 
     asyncio.run(scenario())
