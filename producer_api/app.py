@@ -74,8 +74,8 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
         wakeups = Wakeups(producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)
         admin = AdminService(pool, wakeups)
-        hub = EventHub(settings.database_url)
         roles = SessionRoles(pool)
+        hub = EventHub(settings.database_url, roles)
         streams = Streams(
             pool,
             roles,

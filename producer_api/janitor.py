@@ -6,7 +6,7 @@
   request accepted later creates it again. The user's history stays, per the retention.
 - Retention: terminal requests completed more than `RETENTION_DAYS` ago are deleted with their log
   entries and effects' rows, except dead letters nobody has discarded yet. Ended sessions, stale streams,
-  past login windows and idle submit buckets go too.
+  past login windows go too.
 """
 
 from __future__ import annotations
@@ -89,5 +89,4 @@ _STATEMENTS = {
     "sessions": """
         delete from sessions where coalesce(revoked_at, expires_at) < now() - make_interval(days => %(days)s)""",
     "login_windows": "delete from login_failures where window_end < now()",
-    "submit_buckets": "delete from submit_buckets where refilled_at < now() - interval '1 day'",
 }

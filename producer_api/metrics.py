@@ -48,6 +48,11 @@ PRODUCE_SECONDS = Histogram(
     ["outcome"],
     buckets=PRODUCE_BUCKETS,
 )
+UNWRITTEN_ROWS = Gauge(
+    "userq_api_unwritten_rows",
+    "Accepted requests whose rows this process could not write yet (PostgreSQL away); written when it is back",
+    multiprocess_mode="livesum",
+)
 REFUSALS = Counter(
     "userq_api_refusals_total", "Requests refused with 429 or 503, by status and error code", ["status", "code"]
 )

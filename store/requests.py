@@ -23,6 +23,7 @@ from store.queues import Statement
 Conn = psycopg.Connection[Any]
 
 COLUMNS = ", ".join(f.name for f in fields(RequestRow))  # in field order: rows are made positionally
+PENDING = "status in ('queued', 'processing', 'retrying')"  # not yet terminal: the predicate of index requests_pending
 LOCK = f"select {COLUMNS} from requests where request_id = any(%b) order by request_id for update"
 LOCK_QUEUED = f"select {COLUMNS} from requests where user_id = %s and status = 'queued' order by sequence for update"
 LOCK_DEAD = f"""select {COLUMNS} from requests

@@ -42,4 +42,5 @@ async def refresh(body: RefreshRequest, state: State) -> TokenPair:
 async def logout(user: CurrentUser, state: State) -> Response:
     """End this session: its access and refresh tokens stop working at once."""
     await sessions.close(state.pool, user.session_id)
+    state.roles.forget(user.user_id)  # here at once; other processes when they hear of it
     return Response(status_code=204)

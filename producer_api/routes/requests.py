@@ -31,8 +31,8 @@ IdempotencyKey = Annotated[
 
 
 async def _submit(state: State, user: CurrentUser, requests: list[NewRequest], key: str | None) -> list[RequestView]:
-    await state.limits.admit(user.user_id, len(requests))
-    return await state.requests.submit(user.user_id, requests, current_trace_id(), key)
+    async with state.limits.admitted(user.user_id, len(requests)):
+        return await state.requests.submit(user.user_id, requests, current_trace_id(), key)
 
 
 # the refusals of `_submit`; `producer_api.openapi` adds those that any body and token imply

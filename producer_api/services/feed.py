@@ -30,7 +30,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.errors import TooManyStreams
-from producer_api.services.sessions import SessionRoles
+from producer_api.services.sessions import SESSIONS_CHANNEL, SessionRoles
 from store import request_log as events
 
 log = structlog.get_logger(__name__)
@@ -46,10 +46,13 @@ class StreamLimits:
 
 
 class EventHub:
-    """Fans the `userq_events` notifications of one LISTEN connection out to the streams of this process."""
+    """The notifications of one LISTEN connection, for this process: `userq_events` wakes the streams
+    of a user, `userq_sessions` (migration 0010) makes `SessionRoles` forget the user's sessions and wakes
+    their streams, which then end if their session did."""
 
-    def __init__(self, database_url: str) -> None:
+    def __init__(self, database_url: str, roles: SessionRoles) -> None:
         self._database_url = database_url
+        self._roles = roles
         self._waiters: defaultdict[uuid.UUID, set[asyncio.Event]] = defaultdict(set)
 
     async def run(self) -> None:
@@ -58,11 +61,14 @@ class EventHub:
             try:
                 async with await psycopg.AsyncConnection.connect(self._database_url, autocommit=True) as conn:
                     await conn.execute(f"listen {events.CHANNEL}")
+                    await conn.execute(f"listen {SESSIONS_CHANNEL}")
+                    self._roles.listening(True)
                     self._wake_all()  # what was committed while nobody listened
                     async for notify in conn.notifies():
-                        self._wake(notify.payload)
+                        self._heard(notify.channel, notify.payload)
             except psycopg.Error as exc:
                 log.warning("event listener lost its connection; reconnecting", error=str(exc))
+                self._roles.listening(False)
                 self._wake_all()
                 await asyncio.sleep(1)
 
@@ -77,11 +83,13 @@ class EventHub:
             if not self._waiters[user_id]:
                 del self._waiters[user_id]
 
-    def _wake(self, payload: str) -> None:
+    def _heard(self, channel: str, payload: str) -> None:
         try:
             user_id = uuid.UUID(payload)
         except ValueError:
             return
+        if channel == SESSIONS_CHANNEL:
+            self._roles.forget(user_id)
         for woken in self._waiters.get(user_id, ()):
             woken.set()
 

@@ -27,7 +27,6 @@ from store import queues as queue_rows
 Order = Literal["depth", "oldest"]
 
 LOCK_WAIT_MS = 2000
-_PENDING = "status in ('queued', 'processing', 'retrying')"  # the predicate of index requests_pending
 
 
 class QueueService:
@@ -93,7 +92,7 @@ class QueueService:
                 f"""with p as (
                         select user_id, count(*) as depth, count(*) filter (where status = 'retrying') as retrying,
                                min(accepted_at) filter (where status = 'queued') as oldest_queued_at
-                          from requests where {_PENDING} group by user_id)
+                          from requests where {requests.PENDING} group by user_id)
                     select p.*, u.username, q.paused_by, q.hold_reason
                       from p join users u using (user_id) left join user_queues q using (user_id)
                      order by {ordering}, p.user_id limit %s""",
@@ -104,8 +103,8 @@ class QueueService:
                 for row in await cur.fetchall()
             ]
             await cur.execute(
-                f"""select (select count(distinct user_id) from requests where {_PENDING}) as active_queues,
-                           (select count(*) from requests where {_PENDING}) as pending_requests,
+                f"""select (select count(distinct user_id) from requests where {requests.PENDING}) as active_queues,
+                           (select count(*) from requests where {requests.PENDING}) as pending_requests,
                            count(*) filter (where paused_by is not null) as paused_queues,
                            count(*) filter (where held_by is not null) as held_queues
                       from user_queues"""
@@ -118,7 +117,7 @@ class QueueService:
 async def _view(conn: AsyncConnection[Any], user_id: uuid.UUID) -> QueueView:
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(
-            f"""select (select count(*) from requests where user_id = %(u)s and {_PENDING}) as depth,
+            f"""select (select count(*) from requests where user_id = %(u)s and {requests.PENDING}) as depth,
                        (select count(*) from requests where user_id = %(u)s and status = 'retrying') as retrying,
                        (select min(accepted_at) from requests where user_id = %(u)s and status = 'queued')
                            as oldest_queued_at,

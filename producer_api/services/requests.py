@@ -8,6 +8,10 @@ record before its row (the API died or PostgreSQL failed right after the ack) wr
 from the record (`store.requests.ensure`): either way the request runs once. Concurrent submissions
 share such a transaction (group commit, `producer_api.services.groups`).
 
+PostgreSQL away stops no acceptance (`UnwrittenRows`): the rows this process could not write wait in
+its memory, where its own reads find them, and are written as soon as PostgreSQL answers again (or by
+the worker, whichever comes first); meanwhile new acceptances do not try PostgreSQL at all.
+
 `Idempotency-Key`: the request id is derived from the user and the key, so every submission under one
 key is the same request: duplicates, concurrent or not, at any API process, produce records of the same
 request id, and the worker runs a request id once. A repeat that finds the key's row answers from it
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import os
 import signal
 import uuid
@@ -32,7 +37,7 @@ from psycopg import AsyncConnection
 from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api import errors
+from producer_api import errors, metrics
 from producer_api.models import NewRequest, RequestPage, RequestView, columns_of
 from producer_api.producer import AsyncProducer, NotDelivered
 from producer_api.services.groups import Full, GroupCommit
@@ -50,6 +55,9 @@ log = structlog.get_logger(__name__)
 _GROUP_MAX_RECORDS = 256  # records accepted in one transaction at most
 _GROUPS_IN_FLIGHT = 4  # transactions accepting groups at once, per API process
 _GROUP_MAX_WAITING = 1024  # records waiting for a group at most; more get 503 at once
+_UNWRITTEN_MAX = 100_000  # rows kept for PostgreSQL's return at most; the worker writes the older ones
+_UNWRITTEN_CHUNK = 1000  # rows written per transaction when PostgreSQL is back
+_RETRY_S = 1.0  # between attempts to write them
 
 _VIEW = columns_of(RequestView)
 _KEYED = uuid.UUID("6f1d2c57-6d3e-4d7b-9a0c-5b3f7e2a9c41")  # the namespace of idempotent request ids
@@ -79,6 +87,7 @@ class RequestService:
         self._registry = registry
         self._topic = topic
         self._limits = limits
+        self._unwritten = UnwrittenRows(pool)
         # submissions without an Idempotency-Key are accepted in groups (group commit): while one group's
         # transaction waits for PostgreSQL and the broker, the next forms
         self._groups: GroupCommit[RequestRecord, RequestView] = GroupCommit(
@@ -131,7 +140,9 @@ class RequestService:
         """Produce the records and wait for the broker's ack, then write their rows in one short
         transaction. `records` may be several users' (a group)."""
         if key is not None:
-            earlier = await self._keyed(records[0], key, body_hash)
+            earlier = self._unwritten.view(records[0].user_id, records[0].request_id)
+            if earlier is None and not self._unwritten:  # with PostgreSQL away, the API cannot tell
+                earlier = await self._keyed(records[0], key, body_hash)
             if earlier is not None:
                 return [earlier]
         deliveries = await self._produce(records)
@@ -149,16 +160,15 @@ class RequestService:
             Accepted(record, delivery.partition, delivery.offset, key, body_hash)
             for record, delivery in zip(records, deliveries, strict=True)
         ]
+        if self._unwritten:  # PostgreSQL is away: these wait behind the others
+            return self._unwritten.add(accepted)
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                inserted = await requests.ensure_async(conn, accepted)
-                logged = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
-                logged = [e for e in logged if e.request_id in inserted]
-                await conn.execute(events.RECORD_EVENTS, events.params(logged, "api"))  # last: see store.request_log
+                await _write_rows(conn, accepted)
                 views = await _views(conn, [r.request_id for r in records])
-        except psycopg.Error as exc:  # accepted all the same: the worker writes the rows from the records
-            log.warning("accepted; the rows are left to the worker", error=str(exc), requests=len(records))
-            return [_view_of(a) for a in accepted]
+        except psycopg.Error as exc:  # accepted all the same: written when PostgreSQL is back
+            log.warning("accepted; rows written when PostgreSQL is back", error=str(exc), requests=len(records))
+            return self._unwritten.add(accepted)
         if key is not None and views[records[0].request_id].pop("body_hash") not in (body_hash, None):
             raise errors.IdempotencyKeyReused()
         return [RequestView.model_validate(views[r.request_id]) for r in records]
@@ -208,6 +218,9 @@ class RequestService:
             raise errors.Unavailable("the queue is unavailable; the request was not accepted") from None
 
     async def get(self, user_id: uuid.UUID, request_id: uuid.UUID) -> RequestView | None:
+        unwritten = self._unwritten.view(user_id, request_id)
+        if unwritten is not None:
+            return unwritten
         async with self._pool.connection() as conn, conn.cursor(row_factory=class_row(RequestView)) as cur:
             await cur.execute(
                 f"select {_VIEW} from requests where request_id = %s and user_id = %s", (request_id, user_id)
@@ -227,6 +240,63 @@ class RequestService:
         more = len(rows) > limit
         rows = rows[:limit]
         return RequestPage(requests=rows, next_cursor=str(rows[-1].sequence) if more else None)
+
+
+class UnwrittenRows:
+    """Rows of accepted requests that PostgreSQL did not take (it was away), oldest first, until one
+    task writes them, a chunk per transaction, once it answers again. At most `_UNWRITTEN_MAX` are kept:
+    the oldest beyond that are left to the worker, which writes a missing row when it meets the record."""
+
+    def __init__(self, pool: AsyncConnectionPool) -> None:
+        self._pool = pool
+        self._rows: dict[uuid.UUID, Accepted] = {}  # in acceptance order
+        self._writer: asyncio.Task[None] | None = None
+
+    def __bool__(self) -> bool:
+        return bool(self._rows)
+
+    def add(self, accepted: list[Accepted]) -> list[RequestView]:
+        for a in accepted:
+            self._rows[a.record.request_id] = a
+        while len(self._rows) > _UNWRITTEN_MAX:
+            del self._rows[next(iter(self._rows))]
+        metrics.UNWRITTEN_ROWS.set(len(self._rows))
+        if self._writer is None:
+            self._writer = asyncio.ensure_future(self._write())
+        return [_view_of(a) for a in accepted]
+
+    def view(self, user_id: uuid.UUID, request_id: uuid.UUID) -> RequestView | None:
+        a = self._rows.get(request_id)
+        return None if a is None or a.record.user_id != user_id else _view_of(a)
+
+    async def _write(self) -> None:
+        try:
+            while self._rows:
+                chunk = list(itertools.islice(self._rows.values(), _UNWRITTEN_CHUNK))
+                try:
+                    async with self._pool.connection() as conn, conn.transaction():
+                        await _write_rows(conn, chunk)
+                except psycopg.Error as exc:
+                    log.info("rows still unwritten; PostgreSQL away", error=str(exc), rows=len(self._rows))
+                    await asyncio.sleep(_RETRY_S)
+                    continue
+                for a in chunk:
+                    self._rows.pop(a.record.request_id, None)
+                metrics.UNWRITTEN_ROWS.set(len(self._rows))
+                log.info("unwritten rows written", rows=len(chunk), left=len(self._rows))
+        finally:
+            self._writer = None
+
+
+async def _write_rows(conn: AsyncConnection[Any], accepted: list[Accepted]) -> None:
+    """The rows of accepted requests, and a `queued` log entry for each that was not there yet."""
+    inserted = await requests.ensure_async(conn, accepted)
+    logged = [
+        Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at)
+        for r in (a.record for a in accepted)
+        if r.request_id in inserted
+    ]
+    await conn.execute(events.RECORD_EVENTS, events.params(logged, "api"))  # last: see store.request_log
 
 
 async def _views(conn: AsyncConnection[Any], ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:

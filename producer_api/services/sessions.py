@@ -7,6 +7,8 @@ session is revoked, so the thief's and the owner's tokens both stop working.
 from __future__ import annotations
 
 import uuid
+from collections import OrderedDict, defaultdict
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -18,7 +20,8 @@ from producer_api.models import TokenPair
 from producer_api.security import InvalidToken, decode, issue
 from producer_api.services.groups import Full, GroupCommit
 from producer_api.settings import ApiSettings
-from store import request_log as events
+
+SESSIONS_CHANNEL = "userq_sessions"  # notified with the user_id when a session may have ended (migration 0010)
 
 
 async def open_session(pool: AsyncConnectionPool, settings: ApiSettings, user_id: uuid.UUID) -> TokenPair:
@@ -75,39 +78,87 @@ async def close(pool: AsyncConnectionPool, session_id: uuid.UUID) -> None:
 
 
 async def _revoke(conn: AsyncConnection[Any], session_id: uuid.UUID, reason: str) -> None:
-    """End the session; its user's live streams wake up (and find it gone: they end too)."""
+    """End the session. Migration 0010's trigger tells every API process (`SessionRoles.forget`), and the
+    user's live streams wake up and end."""
     await conn.execute(
-        f"""with ended as (
-                update sessions set revoked_at = now(), revoked_reason = %s
-                 where session_id = %s and revoked_at is null returning user_id)
-            select pg_notify('{events.CHANNEL}', user_id::text) from ended""",
+        "update sessions set revoked_at = now(), revoked_reason = %s where session_id = %s and revoked_at is null",
         (reason, session_id),
     )
 
 
-class SessionRoles:
-    """The role of each request's user while its session is open (None once it is not): every request
-    checks its session, so a logout ends access at once. The checks of concurrent requests share one
-    statement (`GroupCommit`), not a round trip each."""
+@dataclass(frozen=True)
+class _Open:
+    role: str
+    expires_at: datetime
 
-    def __init__(self, pool: AsyncConnectionPool) -> None:
+
+class SessionRoles:
+    """The role of each request's user while its session is open (None once it is not).
+
+    Known sessions are kept in memory, so the steady state costs no query: every change that can end a
+    session's access (logout, revocation, a role changed, a user deleted) notifies `userq_sessions`
+    (migration 0010), and the process's listener (`producer_api.services.feed.EventHub`) calls `forget`
+    for that user: another process's logout ends access here within the notification's delay, this
+    process's own at once. Nothing is kept while the listener is not connected (what it would miss could
+    not be forgotten), and everything is forgotten when it connects again. While it is away because
+    PostgreSQL is, what is kept stays valid: no session can end without PostgreSQL, and a session's
+    expiry is checked here. Sessions not yet known are read from PostgreSQL, the reads of concurrent
+    requests in one statement (`GroupCommit`)."""
+
+    def __init__(self, pool: AsyncConnectionPool, max_kept: int = 100_000) -> None:
         self._pool = pool
-        self._groups: GroupCommit[tuple[uuid.UUID, uuid.UUID], str | None] = GroupCommit(
-            self._roles, max_items=256, in_flight=4, max_waiting=1024
+        self._max_kept = max_kept
+        self._kept: OrderedDict[tuple[uuid.UUID, uuid.UUID], _Open] = OrderedDict()
+        self._by_user: defaultdict[uuid.UUID, set[uuid.UUID]] = defaultdict(set)
+        self._listening = False
+        self._generation = 0  # changes whenever something is forgotten: a read older than that is not kept
+        self._groups: GroupCommit[tuple[uuid.UUID, uuid.UUID], _Open | None] = GroupCommit(
+            self._reads, max_items=256, in_flight=4, max_waiting=1024
         )
 
     async def role(self, user_id: uuid.UUID, session_id: uuid.UUID) -> str | None:
+        key = (user_id, session_id)
+        known = self._kept.get(key)
+        if known is not None and known.expires_at > datetime.now(UTC):
+            return known.role
+        generation = self._generation
         try:
-            [role] = await self._groups.run([(user_id, session_id)])
+            [read] = await self._groups.run([key])
         except Full:
             raise Unavailable("too many requests wait for the database") from None
-        return role
+        if read is not None and self._listening and generation == self._generation:
+            self._keep(key, read)
+        return None if read is None else read.role
 
-    async def _roles(self, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[str | None]:
+    def listening(self, connected: bool) -> None:
+        """The listener connected (everything known so far is forgotten) or lost its connection."""
+        self._listening = connected
+        if connected:
+            self._generation += 1
+            self._kept.clear()
+            self._by_user.clear()
+
+    def forget(self, user_id: uuid.UUID) -> None:
+        """Something of the user's sessions changed: read them again when next needed."""
+        self._generation += 1
+        for session_id in self._by_user.pop(user_id, ()):
+            self._kept.pop((user_id, session_id), None)
+
+    def _keep(self, key: tuple[uuid.UUID, uuid.UUID], known: _Open) -> None:
+        self._kept[key] = known
+        self._by_user[key[0]].add(key[1])
+        while len(self._kept) > self._max_kept:
+            (user_id, session_id), _ = self._kept.popitem(last=False)
+            sessions = self._by_user[user_id]
+            sessions.discard(session_id)
+            if not sessions:
+                del self._by_user[user_id]
+
+    async def _reads(self, keys: list[tuple[uuid.UUID, uuid.UUID]]) -> list[_Open | None]:
         async with self._pool.connection() as conn:
             rows = await (
                 await conn.execute(
-                    """select x.n, u.role
+                    """select x.n, u.role, s.expires_at
                          from unnest(%s::uuid[], %s::uuid[]) with ordinality as x(user_id, session_id, n)
                          join sessions s on s.session_id = x.session_id and s.user_id = x.user_id
                          join users u on u.user_id = x.user_id
@@ -115,5 +166,5 @@ class SessionRoles:
                     ([user_id for user_id, _ in keys], [session_id for _, session_id in keys]),
                 )
             ).fetchall()
-        found = {n: str(role) for n, role in rows}
+        found = {n: _Open(str(role), expires_at) for n, role, expires_at in rows}
         return [found.get(n) for n in range(1, len(keys) + 1)]
