@@ -71,7 +71,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             PayloadLimits(settings.max_payload_bytes),
             kill_after_acks=settings.fault_kill_after_acks,
         )
-        wakeups = Wakeups(producer, settings.retry_topic)
+        wakeups = Wakeups(pool, producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)
         admin = AdminService(pool, wakeups)
         hub = EventHub(settings.database_url)
