@@ -70,6 +70,7 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             settings.requests_topic,
             PayloadLimits(settings.max_payload_bytes),
             kill_after_acks=settings.fault_kill_after_acks,
+            stop_in_rows_tx=settings.fault_stop_in_rows_tx,
         )
         wakeups = Wakeups(pool, producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)

@@ -71,9 +71,11 @@ class RequestService:
         topic: str,
         limits: PayloadLimits,
         kill_after_acks: int = 0,
+        stop_in_rows_tx: int = 0,
     ) -> None:
         self._pool = pool
         self._kill_after_acks = kill_after_acks  # FAULT_KILL_AFTER_ACKS: tests only
+        self._stop_in_rows_tx = stop_in_rows_tx  # FAULT_STOP_IN_ROWS_TX: tests only
         self._acks = 0
         self._producer = producer
         self._registry = registry
@@ -152,6 +154,7 @@ class RequestService:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 inserted = await requests.ensure_async(conn, accepted)
+                self._in_rows_tx()
                 logged = [Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at) for r in records]
                 logged = [e for e in logged if e.request_id in inserted]
                 await conn.execute(events.RECORD_EVENTS, events.params(logged, "api"))  # last: see store.request_log
@@ -170,6 +173,14 @@ class RequestService:
         if self._kill_after_acks and self._acks >= self._kill_after_acks:
             log.warning("fault injection: SIGKILL between the broker's ack and the rows")
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def _in_rows_tx(self) -> None:
+        """Fault injection for the tests (off unless FAULT_STOP_IN_ROWS_TX is set): freeze once, right after
+        the insert, inside the rows' transaction, as a stalled process (SIGSTOP, a VM pause) would."""
+        if self._stop_in_rows_tx and self._acks >= self._stop_in_rows_tx:
+            self._stop_in_rows_tx = 0
+            log.warning("fault injection: SIGSTOP inside the rows' transaction")
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     async def _keyed(self, record: RequestRecord, key: str, body_hash: bytes | None) -> RequestView | None:
         """The request that `key` already stands for, if its row is written (same body only)."""
