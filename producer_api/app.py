@@ -57,9 +57,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             open=False,
             configure=_configure,
             # a frozen API process (SIGSTOP, a VM stall) must not hold rows a worker waits for: PostgreSQL
-            # ends its transaction after this long (the longest an API transaction waits on anything else
-            # is an operator action's wake-up, PRODUCE_TIMEOUT_S; acceptance holds none across the broker)
-            kwargs={"options": f"-c idle_in_transaction_session_timeout={_idle_limit_ms(settings)}"},
+            # ends its transaction after IDLE_IN_TRANSACTION_MS (no API transaction waits on anything but
+            # PostgreSQL: acceptance and the queue actions wait for the broker before or after theirs)
+            kwargs={"options": f"-c idle_in_transaction_session_timeout={IDLE_IN_TRANSACTION_MS}"},
         )
         await pool.open(wait=True)
         producer = AsyncProducer(api_producer_config(settings, "userq-api"))
@@ -70,8 +70,9 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
             settings.requests_topic,
             PayloadLimits(settings.max_payload_bytes),
             kill_after_acks=settings.fault_kill_after_acks,
+            stop_in_rows_tx=settings.fault_stop_in_rows_tx,
         )
-        wakeups = Wakeups(producer, settings.retry_topic)
+        wakeups = Wakeups(pool, producer, settings.retry_topic)
         queues = QueueService(pool, wakeups, settings.results_topic)
         admin = AdminService(pool, wakeups)
         roles = SessionRoles(pool)
@@ -127,8 +128,11 @@ async def _configure(conn: AsyncConnection[Any]) -> None:
     use_orjson(conn)  # the payloads and results of JSON columns
 
 
-def _idle_limit_ms(settings: ApiSettings) -> int:
-    return int(settings.produce_timeout_s * 1000) + 5000
+# Between two statements of an API transaction the process waits only for PostgreSQL's answer and its own
+# event loop (milliseconds; a few hundred under heavy load), never for the broker or a client: 2 s is far
+# above that, and bounds how long a frozen API process makes a worker's tick wait on its uncommitted rows
+# (the tick holds every lane of its partitions, so that is how long other users' requests wait).
+IDLE_IN_TRANSACTION_MS = 2000
 
 
 def api_producer_config(settings: ApiSettings, client_id: str) -> dict[str, Any]:

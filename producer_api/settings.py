@@ -48,6 +48,12 @@ class ApiSettings(CommonSettings):
         ge=0,
         description="Testing only: SIGKILL itself after this many acknowledged submissions, before their rows.",
     )
+    fault_stop_in_rows_tx: int = Field(
+        0,
+        ge=0,
+        description="Testing only: SIGSTOP itself once, after this many acknowledged submissions, inside the"
+        " transaction that writes their rows (right after the insert, before the commit).",
+    )
     producer_queue_max_messages: int = Field(
         10_000,
         ge=1,

@@ -3,7 +3,9 @@
 Results, dead letters and wake-ups are inserted into `outbox` in the batch's transaction. After the
 commit the worker delivers them and deletes the rows. A worker that dies in between leaves the rows:
 the next batch that locks the same user publishes them before anything newer of that user (order kept),
-and `claim_stale` lets any worker publish the rows of users that nobody touches any more.
+and `claim_stale` lets any worker publish the rows of users that nobody touches any more. The API's
+queue and operator actions write their wake-ups (and a purge its result events) here in the same way:
+after the commit it delivers the wake-ups and deletes their rows (`producer_api.services.wakeups`).
 """
 
 from __future__ import annotations
@@ -89,9 +91,20 @@ def claim_stale(conn: Conn, older_than_s: float, limit: int) -> Stored:
     return _stored(rows)
 
 
+# Delivered rows go; a row another transaction holds (a sweep publishing it now) is left to that one.
+_DELETE = "delete from outbox where id in (select id from outbox where id = any(%s) for update skip locked)"
+
+
 def delete(conn: Conn, ids: list[int]) -> None:
+    """Delete the rows of records the broker acknowledged (never before: see the module's docstring)."""
     if ids:
-        conn.execute("delete from outbox where id = any(%s)", (ids,))
+        conn.execute(_DELETE, (ids,))
+
+
+async def delete_async(conn: psycopg.AsyncConnection[Any], ids: list[int]) -> None:
+    """`delete`, on an asynchronous connection (the API's, after it published a wake-up)."""
+    if ids:
+        await conn.execute(_DELETE, (ids,))
 
 
 def _stored(rows: list[tuple[Any, ...]]) -> Stored:

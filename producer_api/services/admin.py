@@ -3,8 +3,9 @@
 Every action takes the user's queue lock first, as the workers do, so that it never races a worker's
 decision about that user. A redrive puts the earliest redriven request into `retrying` and holds the
 user with it; the other redriven requests are parked behind it, so they all run before the user's
-later parked requests, in their original order. A wake-up on the retry topic starts it; the action
-commits only after the broker acknowledged that wake-up.
+later parked requests, in their original order. A wake-up on the retry topic starts it: written to the
+outbox in the action's transaction, published after the commit (`services.wakeups`), so no transaction
+waits on the broker.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from schemas import lifecycle
 from schemas.lifecycle import Event
 from store import queues as queue_rows
 from store import request_log, requests
+from store.outbox import Stored
 
 _COLUMNS = columns_of(DeadLetterView)
 _ACTIVE_DEAD = "status = 'dead_lettered' and discarded_at is null"
@@ -74,13 +76,15 @@ class AdminService:
             for statement, params in requests.writes(redriven, held):
                 await conn.execute(statement, params)
             views = await _views(conn, ids)
-            await self._wakeups.send(redriven[0])
+            woken = await self._wakeups.add(conn, redriven[0])
             log = [Event(r.user_id, r.request_id, r.status, r.attempts, at, r.error) for r in redriven]
             await conn.execute(request_log.RECORD_EVENTS, request_log.params(log, "admin"))
+        await self._wakeups.publish(woken)
         return views
 
     async def discard(self, request_id: uuid.UUID) -> RequestView:
         """Take a dead letter off the list; if it halted its user, the user's parked requests resume."""
+        woken = Stored([], [])
         async with self._pool.connection() as conn, conn.transaction():
             owner = await _owner(conn, request_id)
             queue = await lock_queue(conn, owner)
@@ -92,8 +96,9 @@ class AdminService:
             if queue and queue.held_by == request_id:
                 for statement, params in queue_rows.writes([replace(queue, held_by=None, hold_reason=None)]):
                     await conn.execute(statement, params)
-                await self._wakeups.resume_parked(conn, owner)
+                woken = await self._wakeups.resume_parked(conn, owner)
             [view] = await _views(conn, [request_id])
+        await self._wakeups.publish(woken)
         return view
 
 

@@ -4,6 +4,8 @@ Every action takes the user's queue lock first, as the workers do (`store.queues
 races a worker's decision about that user: a pause returns once nothing of the user's is running, and
 nothing starts after it. Resuming wakes the queue up through the retry topic; a purge writes its result
 events to the outbox and wakes the worker that owns the user, which publishes them before anything newer.
+A wake-up is written to the outbox in the action's transaction and published after its commit
+(`services.wakeups`): no transaction waits on the broker.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from schemas.lifecycle import Actor, Event, Queue, cancelled, paused, resumed
 from schemas.records import result_of
 from store import outbox, request_log, requests
 from store import queues as queue_rows
+from store.outbox import Stored
 
 Order = Literal["depth", "oldest"]
 
@@ -49,6 +52,7 @@ class QueueService:
 
     async def resume(self, user_id: uuid.UUID, by: Actor) -> QueueView:
         """Lift the pause and wake the queue: its waiting retry, or else its first parked request."""
+        woken = Stored([], [])
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
@@ -58,14 +62,17 @@ class QueueService:
                     raise PausedByOperator()
                 await conn.execute(*queue_rows.set_pause(resumed(queue)))
                 if queue.hold_reason == "retrying" and queue.held_by is not None:
-                    await self._wakeups.wake(conn, queue.held_by)
+                    woken = await self._wakeups.wake(conn, queue.held_by)
                 elif queue.held_by is None:
-                    await self._wakeups.resume_parked(conn, user_id)
-            return await _view(conn, user_id)
+                    woken = await self._wakeups.resume_parked(conn, user_id)
+            view = await _view(conn, user_id)
+        await self._wakeups.publish(woken)  # committed: the worker may see it now
+        return view
 
     async def purge(self, user_id: uuid.UUID, by: Actor) -> Purged:
         """Cancel the user's queued requests, in their order, each with its result event and log entry.
         A request already started (running, or waiting for its retry) is left to finish."""
+        woken = Stored([], [])
         async with self._pool.connection() as conn, conn.transaction():
             queue = await lock_queue(conn, user_id)
             if queue is None:
@@ -79,10 +86,12 @@ class QueueService:
                 for statement, params in requests.writes(done, [queue]):
                     await conn.execute(statement, params)
                 await outbox.add_async(conn, [result_of(row, self._results_topic) for row in done])
-                await self._wakeups.send(done[-1])  # the owning worker publishes the events now
+                woken = await self._wakeups.add(conn, done[-1])  # the owning worker publishes the events
                 log = [Event(user_id, r.request_id, r.status, r.attempts, at, r.error) for r in done]
                 await conn.execute(request_log.RECORD_EVENTS, request_log.params(log, by))
-            return Purged(cancelled=[row.request_id for row in rows], queue=await _view(conn, user_id))
+            purged = Purged(cancelled=[row.request_id for row in rows], queue=await _view(conn, user_id))
+        await self._wakeups.publish(woken)
+        return purged
 
     async def overview(self, order: Order, limit: int) -> QueueOverview:
         """Totals, and the deepest queues or those waiting longest."""

@@ -79,9 +79,11 @@ class RequestService:
         topic: str,
         limits: PayloadLimits,
         kill_after_acks: int = 0,
+        stop_in_rows_tx: int = 0,
     ) -> None:
         self._pool = pool
         self._kill_after_acks = kill_after_acks  # FAULT_KILL_AFTER_ACKS: tests only
+        self._stop_in_rows_tx = stop_in_rows_tx  # FAULT_STOP_IN_ROWS_TX: tests only
         self._acks = 0
         self._producer = producer
         self._registry = registry
@@ -89,7 +91,7 @@ class RequestService:
         self._limits = limits
         self._unwritten = UnwrittenRows(pool)
         # submissions without an Idempotency-Key are accepted in groups (group commit): while one group's
-        # transaction waits for PostgreSQL and the broker, the next forms
+        # broker acknowledgement and rows are awaited, the next forms
         self._groups: GroupCommit[RequestRecord, RequestView] = GroupCommit(
             self._accept, max_items=_GROUP_MAX_RECORDS, in_flight=_GROUPS_IN_FLIGHT, max_waiting=_GROUP_MAX_WAITING
         )
@@ -165,6 +167,7 @@ class RequestService:
         try:
             async with self._pool.connection() as conn, conn.transaction():
                 await _write_rows(conn, accepted)
+                self._in_rows_tx()
                 views = await _views(conn, [r.request_id for r in records])
         except psycopg.Error as exc:  # accepted all the same: written when PostgreSQL is back
             log.warning("accepted; rows written when PostgreSQL is back", error=str(exc), requests=len(records))
@@ -180,6 +183,14 @@ class RequestService:
         if self._kill_after_acks and self._acks >= self._kill_after_acks:
             log.warning("fault injection: SIGKILL between the broker's ack and the rows")
             os.kill(os.getpid(), signal.SIGKILL)
+
+    def _in_rows_tx(self) -> None:
+        """Fault injection for the tests (off unless FAULT_STOP_IN_ROWS_TX is set): freeze once, right after
+        the insert, inside the rows' transaction, as a stalled process (SIGSTOP, a VM pause) would."""
+        if self._stop_in_rows_tx and self._acks >= self._stop_in_rows_tx:
+            self._stop_in_rows_tx = 0
+            log.warning("fault injection: SIGSTOP inside the rows' transaction")
+            os.kill(os.getpid(), signal.SIGSTOP)
 
     async def _keyed(self, record: RequestRecord, key: str, body_hash: bytes | None) -> RequestView | None:
         """The request that `key` already stands for, if its row is written (same body only)."""

@@ -5,7 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from harness.processes import wait_for_log
+import httpx
+
+from harness.processes import free_port, wait_for_log
 from harness.stack import Client, Stack, make_admin
 from tests.support.checks import read_messages
 from tests.support.waits import wait_until
@@ -59,6 +61,41 @@ def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, a
     rows = _requests(stack, client.user_id)
     assert [r["request_id"] for r in rows[1:]] == waiting
     assert [(r["status"], r["processed_seq"]) for r in rows] == [("succeeded", n) for n in range(1, 7)]
+    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the wake-up and the results published, their rows deleted")
+
+
+def test_a_resume_whose_wake_up_the_broker_does_not_take_is_done_and_the_outbox_wakes_the_queue(
+    stack: Stack, api: str
+) -> None:
+    stack.start_worker(OUTBOX_SWEEP_INTERVAL_S="1")
+    client = stack.client(api)
+    assert client.http.post("/v1/queue/pause").status_code == 200
+    waiting = [client.submit("demo.echo", {"n": n})["request_id"] for n in range(3)]
+    wait_until(lambda: [r["parked"] for r in _requests(stack, client.user_id)] == [True] * 3, 30, "ours parked")
+
+    cut_off = stack.start_api(
+        probe="/healthz", KAFKA_BOOTSTRAP_SERVERS=f"127.0.0.1:{free_port()}", PRODUCE_TIMEOUT_S="1"
+    )
+    client.http.base_url = httpx.URL(cut_off)
+    resumed = client.http.post("/v1/queue/resume")
+    assert resumed.status_code == 200, resumed.text  # committed; its wake-up waits in the outbox
+    assert resumed.json()["paused"] is False
+    assert "wake-up not delivered; the outbox keeps it" in stack.processes[-1].log_path.read_text()
+
+    stack.wait_terminal(3)  # a worker's outbox sweep published the wake-up
+    rows = _requests(stack, client.user_id)
+    assert [(r["request_id"], r["status"], r["processed_seq"]) for r in rows] == [
+        (request_id, "succeeded", n) for n, request_id in enumerate(waiting, 1)
+    ]
+    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the outbox emptied")
+
+
+def _outbox_rows(stack: Stack) -> int:
+    with stack.db() as conn:
+        row = conn.execute("select count(*) from outbox").fetchone()
+    assert row is not None
+    count: int = row[0]
+    return count
 
 
 def test_a_retry_due_while_paused_waits_for_the_resume(stack: Stack, api: str) -> None:

@@ -29,7 +29,7 @@ PUBLISHED = {"api": {3000}, "grafana": {3001}, "kafka-ui": {8080}, "prometheus":
 PUBLISHED |= {"postgres": {15432}}
 # Worker settings compose must not pass on: one WORKER_ID for every replica; a test-only fault switch.
 NOT_PASSED_TO_WORKERS = {"WORKER_ID", "FAULT_KILL_AFTER_DB_COMMITS"}
-NOT_PASSED_TO_THE_API = {"FAULT_KILL_AFTER_ACKS"}
+NOT_PASSED_TO_THE_API = {"FAULT_KILL_AFTER_ACKS", "FAULT_STOP_IN_ROWS_TX"}
 EVERY_ADDRESS = "0.0.0.0"  # noqa: S104 (inside a container: its own network namespace)
 
 
