@@ -6,10 +6,12 @@ path, so acceptance goes on while PostgreSQL is away (`../shared/CONTRACT.md`, g
 - The rate is a token bucket per user in each API process (`SUBMIT_RATE_PER_S`, `SUBMIT_BURST`): with N
   API processes behind a balancer a user can reach N times the rate, as with any per-instance limiter.
 - The pending cap (`MAX_PENDING_PER_USER`) is checked against the user's count of requests not yet
-  terminal, read from PostgreSQL at most once a second per user (a count that stops at the cap, so it
-  costs at most the cap, whatever the backlog), plus what this process accepted for them since. So the
-  cap may be overshot by what other API processes accepted in that second; while PostgreSQL is away
-  the last count stands, and a user this process has never counted is admitted on the rate alone.
+  terminal, read from PostgreSQL (a count that stops at the cap, so it costs at most the cap, whatever
+  the backlog), plus what this process accepted for them since. The count is read again after a second
+  once that sum reaches half the cap, after 30 seconds below it: a user far from the cap costs one
+  query in 30 seconds. So other API processes' acceptances are seen late: the cap may be overshot by
+  what they accepted meanwhile. While PostgreSQL is away the last count stands, and a user this
+  process has never counted is admitted on the rate alone.
 
 What is refused takes nothing; a submission that fails after its admission gives its pending back.
 """
@@ -34,7 +36,8 @@ from store import requests
 
 log = structlog.get_logger(__name__)
 
-_COUNT_MAX_AGE_S = 1.0  # a user's pending count is read again after this long
+_COUNT_MAX_AGE_S = 1.0  # a user's pending count is read again after this long, from half the cap on
+_COUNT_MAX_AGE_FAR_S = 30.0  # and after this long below half the cap
 _USERS_KEPT = 100_000  # users whose bucket and count a process keeps (least recently seen go first)
 
 
@@ -124,9 +127,11 @@ class UserLimits:
         return user
 
     async def _recount(self, user_id: uuid.UUID, user: _User) -> None:
-        """Bring the user's count up to date when it is older than `_COUNT_MAX_AGE_S`: one query at a
-        time per user, which concurrent submissions of theirs share."""
-        if self._clock() - user.counted_at < _COUNT_MAX_AGE_S:
+        """Bring the user's count up to date when it is too old (see the module's docstring): one query
+        at a time per user, which concurrent submissions of theirs share."""
+        pending = user.pending
+        far = pending is not None and 2 * pending < self._limits.max_pending
+        if self._clock() - user.counted_at < (_COUNT_MAX_AGE_FAR_S if far else _COUNT_MAX_AGE_S):
             return
         if user.counting is None:
             user.counting = asyncio.ensure_future(self._read_count(user_id, user))

@@ -166,15 +166,20 @@ class RequestService:
             return self._unwritten.add(accepted)
         try:
             async with self._pool.connection() as conn, conn.transaction():
-                await _write_rows(conn, accepted)
+                inserted = await _write_rows(conn, accepted)
                 self._in_rows_tx()
-                views = await _views(conn, [r.request_id for r in records])
+                # a row that was there already (a key's earlier request, or the worker's) is read back
+                there = await _views(conn, [r.request_id for r in records if r.request_id not in inserted])
         except psycopg.Error as exc:  # accepted all the same: written when PostgreSQL is back
             log.warning("accepted; rows written when PostgreSQL is back", error=str(exc), requests=len(records))
             return self._unwritten.add(accepted)
-        if key is not None and views[records[0].request_id].pop("body_hash") not in (body_hash, None):
+        before = there.get(records[0].request_id) if key is not None else None
+        if before is not None and before.pop("body_hash") not in (body_hash, None):
             raise errors.IdempotencyKeyReused()
-        return [RequestView.model_validate(views[r.request_id]) for r in records]
+        return [
+            RequestView.model_validate(there[a.record.request_id]) if a.record.request_id in there else _view_of(a)
+            for a in accepted
+        ]
 
     def _after_ack(self, count: int) -> None:
         """Fault injection for the tests (off unless FAULT_KILL_AFTER_ACKS is set): die right here, after
@@ -299,8 +304,9 @@ class UnwrittenRows:
             self._writer = None
 
 
-async def _write_rows(conn: AsyncConnection[Any], accepted: list[Accepted]) -> None:
-    """The rows of accepted requests, and a `queued` log entry for each that was not there yet."""
+async def _write_rows(conn: AsyncConnection[Any], accepted: list[Accepted]) -> set[uuid.UUID]:
+    """The rows of accepted requests, and a `queued` log entry for each that was not there yet (the
+    ids returned)."""
     inserted = await requests.ensure_async(conn, accepted)
     logged = [
         Event(r.user_id, r.request_id, Status.QUEUED, 0, r.accepted_at)
@@ -308,16 +314,19 @@ async def _write_rows(conn: AsyncConnection[Any], accepted: list[Accepted]) -> N
         if r.request_id in inserted
     ]
     await conn.execute(events.RECORD_EVENTS, events.params(logged, "api"))  # last: see store.request_log
+    return inserted
 
 
 async def _views(conn: AsyncConnection[Any], ids: list[uuid.UUID]) -> dict[uuid.UUID, dict[str, Any]]:
+    if not ids:
+        return {}
     async with conn.cursor(row_factory=dict_row) as cur:
         await cur.execute(f"select {_VIEW}, body_hash from requests where request_id = any(%s)", (ids,))
         return {row["request_id"]: row for row in await cur.fetchall()}
 
 
 def _view_of(accepted: Accepted) -> RequestView:
-    """What the API knows of an accepted request whose row it could not write: queued, at its offset."""
+    """An accepted request as its new row has it: queued, at its offset."""
     r = accepted.record
     return RequestView(
         request_id=r.request_id,

@@ -88,6 +88,28 @@ def test_the_pending_cap_counts_what_was_admitted_since_the_last_count() -> None
     asyncio.run(scenario())
 
 
+def test_the_count_is_read_again_after_a_second_near_the_cap_and_after_30_s_far_from_it() -> None:
+    async def scenario() -> None:
+        clock, counts = Clock(), Counts()
+        counts.pending[ALICE], counts.pending[BOB] = 10, 10
+        limits = _limits(clock, counts, burst=1000, cap=100)
+        await _admit(limits, ALICE)
+        await _admit(limits, BOB)
+        assert counts.reads == 2
+        clock.now += 0.5
+        await _admit(limits, ALICE, 45)  # 56 pending: half the cap passed
+        clock.now += 1.0
+        await _admit(limits, BOB)  # 12: far from the cap, a count 1.5 s old stands
+        assert counts.reads == 2
+        await _admit(limits, ALICE)  # near the cap: read again
+        assert counts.reads == 3
+        clock.now += 29.0
+        await _admit(limits, BOB)
+        assert counts.reads == 4
+
+    asyncio.run(scenario())
+
+
 def test_what_is_refused_takes_nothing_and_a_failed_submission_gives_its_pending_back() -> None:
     async def scenario() -> None:
         clock, counts = Clock(), Counts()
