@@ -2,7 +2,8 @@
 and topics of its own, real API and worker processes) and returns its section of the results.
 
 1. `http`: N users x M `demo.echo` submitted at the maximum (no worker yet, so the accept path is alone
-   on the machine), the bare endpoint under the same load, then one worker drains the backlog (worker
+   on the machine), the same again in a stack of its own with a million requests queued (preloaded, no
+   worker), the bare endpoint under the same load, then one worker drains the backlog (worker
    throughput), the naive worker reads the same topic, then N x M more at a fixed rate with the worker
    running (accept and end-to-end latency, peak lag); the Kafka and PostgreSQL baselines last.
 2. `sleep`: `demo.sleep {ms: 10}` of 200 users and `{ms: 100}` of 2,000 users, each on one partition
@@ -85,11 +86,13 @@ def http(ctx: Context) -> dict[str, Any]:
             stack.database_url, ApiSettings(env="test"), users.create(stack.database_url, plan.users, "bench")
         )
         url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
-        shot = load.Shot(url, "/v1/requests", people, plan.requests, None, plan.window, ECHO)
+        shot = _maximum(plan, url, people)
 
         progress.phase(f"accept path at the maximum: {plan.users} users x {plan.per_user}, {plan.window} in flight")
         most = load.run(shot, plan.load_processes, progress, "accept, maximum")
         out["accept_max"] = load.summary(most, None, plan.window, plan.load_processes)
+
+        out["accept_backlog"] = _accept_with_backlog(ctx)
 
         progress.phase("baseline: bare FastAPI endpoint with the same JWT check, then the generator's ceiling")
         out.update(baselines.bare_api(stack, shot, plan.load_processes, plan.api_workers, progress))
@@ -128,6 +131,49 @@ def http(ctx: Context) -> dict[str, Any]:
         progress.phase(f"baseline: PostgreSQL batch upsert, {plan.pg_rows} rows in batches of {plan.pg_batch}")
         out["pg_upsert"] = baselines.pg_upsert(stack.database_url, plan.pg_rows, plan.pg_batch)
     return out
+
+
+def _maximum(plan: Plan, url: str, people: list[load.User]) -> load.Shot:
+    """The accept path's load at the maximum: N x M `demo.echo`, round-robin over the users, `window` in flight."""
+    return load.Shot(url, "/v1/requests", people, plan.requests, None, plan.window, ECHO)
+
+
+def _accept_with_backlog(ctx: Context) -> dict[str, Any]:
+    """The accept path at the maximum again, in a stack of its own with `plan.backlog` requests queued and
+    no worker: `backlog_per_user` of them each measuring user's own (the pending cap counts those), the rest
+    spread over `backlog_users` other users; records and rows alike (`bench.preload`). The stack, backlog
+    and all, is dropped after."""
+    plan, progress = ctx.plan, ctx.progress
+    settings = ApiSettings(env="test")
+    own = plan.backlog_per_user * plan.users
+    if plan.backlog_per_user + plan.per_user > settings.max_pending_per_user or own > plan.backlog:
+        raise ValueError(
+            f"{plan.backlog_per_user} queued + {plan.per_user} submitted per user: over MAX_PENDING_PER_USER"
+            f" ({settings.max_pending_per_user}), or {own} over the backlog ({plan.backlog})"
+        )
+    with ctx.stack("http-backlog", plan.partitions) as stack:
+        progress.phase(
+            f"backlog: {plan.backlog:,} queued, {plan.backlog_per_user:,} of each of the {plan.users} users,"
+            f" the rest over {plan.backlog_users:,} others (preload)"
+        )
+        measuring = users.create(stack.database_url, plan.users, "bench")
+        others = users.create(stack.database_url, plan.backlog_users, "queued")
+        started = time.monotonic()
+        preload.preload(stack.settings, measuring, own, ECHO["type"], ECHO["payload"])
+        preload.preload(stack.settings, others, plan.backlog - own, ECHO["type"], ECHO["payload"])
+        preload.settle(stack.database_url)
+        seeded_s = time.monotonic() - started
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        shot = _maximum(plan, url, users.sign_in(stack.database_url, settings, measuring))
+        progress.phase(f"accept path at the maximum with {plan.backlog:,} queued (after {seeded_s:.0f} s of preload)")
+        outcome = load.run(shot, plan.load_processes, progress, f"accept, maximum, {plan.backlog:,} queued")
+    return {
+        **load.summary(outcome, None, plan.window, plan.load_processes),
+        "queued": plan.backlog,
+        "queued_per_user": plan.backlog_per_user,
+        "queued_users": plan.backlog_users,
+        "preload_s": round(seeded_s, 1),
+    }
 
 
 def sleep(ctx: Context) -> dict[str, Any]:

@@ -13,6 +13,9 @@ class Plan:
     per_user: int  # M: requests of each, in the maximum phase and again in the fixed-rate phase
     window: int  # requests in flight at most (the maximum phase; a cap in the fixed-rate one)
     rate_fraction: float  # the fixed rate, as a fraction of the maximum accepted/s just measured
+    backlog: int  # requests queued (workers stopped) when the maximum is measured again, in a stack of its own
+    backlog_per_user: int  # of them, each of the N users' own: the pending cap counts these
+    backlog_users: int  # other users, who hold the rest
     partitions: int  # of the main stack's topics
     api_workers: int  # uvicorn processes of the API, and of the bare endpoint
     load_processes: int  # load generator processes
@@ -48,6 +51,9 @@ FULL = Plan(
     per_user=100,
     window=64,
     rate_fraction=0.5,
+    backlog=1_000_000,
+    backlog_per_user=1_000,  # 100,000 of the million; with the M submitted, far under MAX_PENDING_PER_USER
+    backlog_users=100_000,  # 9 each
     partitions=4,
     api_workers=1,
     load_processes=1,
@@ -76,6 +82,9 @@ QUICK = replace(
     users=10,
     per_user=30,
     window=32,
+    backlog=10_000,
+    backlog_per_user=100,
+    backlog_users=1_000,
     sleep_per_user=2,
     wide_users=200,
     wide_per_user=2,

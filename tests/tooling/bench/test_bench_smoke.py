@@ -1,6 +1,7 @@
 """The bench harness's parts on real processes, small: the open-loop generator against the bare endpoint,
-a preloaded backlog drained by a real worker with its checks (which must also catch a broken order), and
-the report's targets. A whole `python -m bench --quick` takes minutes here, so it is not run in the suite.
+a preloaded backlog (records and what the API's acceptance leaves in PostgreSQL, matched) drained by a real
+worker with its checks (which must also catch a broken order), the backlog plans within the pending cap,
+and the report's targets. A whole `python -m bench --quick` takes minutes here, so it is not run in the suite.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import pytest
 
 from bench import baselines, checks, load, preload, probes, report, rows, users
 from bench.load import Answer
+from bench.plan import FULL, QUICK
 from harness.processes import Process, free_port, wait_ready
 from harness.stack import Stack
 from producer_api.security import issue
@@ -61,6 +63,19 @@ def test_open_loop_keeps_its_schedule_and_counts_refusals(bare_url: str) -> None
 def test_a_preloaded_backlog_is_drained_and_checked(stack: Stack) -> None:
     ids = users.create(stack.database_url, 30, "smoke")
     preload.preload(stack.settings, ids, 120, "demo.echo", {"n": 1})
+    preload.settle(stack.database_url)
+    with stack.db() as conn:  # what the API leaves: a queue each, rows in the records' order, a logged `queued`
+        queues = conn.execute("select count(*) from user_queues").fetchone()
+        ordered = conn.execute("select request_id::text from requests order by kafka_partition, sequence").fetchall()
+        logged = conn.execute(
+            """select count(*) filter (where e.status = 'queued' and e.actor = 'api'),
+                      count(*) filter (where e.seq <> x.n)
+                 from request_events e
+                 join (select request_id, row_number() over (partition by user_id order by sequence) as n
+                         from requests) x using (request_id)"""
+        ).fetchone()
+    assert queues == (30,) and logged == (120, 0)
+    assert [row[0] for row in ordered] == [r["request_id"] for r in read_topic(stack, stack.settings.requests_topic)]
     worker = stack.start_worker()
     probes.drain(stack, 120, 120, lambda _line: None, "worker")
     assert probes.peak_rss_kib(worker.pid) > 10_000
@@ -78,6 +93,14 @@ def test_a_preloaded_backlog_is_drained_and_checked(stack: Stack) -> None:
         )
     broken = checks.run(stack)
     assert broken["order_violations"] == 1 and not broken["passed"]
+
+
+def test_every_plan_keeps_the_measuring_users_under_the_pending_cap() -> None:
+    cap = ApiSettings(env="test").max_pending_per_user
+    for plan in (FULL, QUICK):
+        assert plan.backlog_per_user + plan.per_user <= cap
+        assert plan.backlog_per_user * plan.users < plan.backlog  # most of it is other users'
+    assert FULL.backlog == 1_000_000 and QUICK.backlog <= 10_000
 
 
 def test_client_order_counts_a_request_queued_before_one_answered_earlier() -> None:
@@ -104,6 +127,7 @@ def test_the_report_has_every_target_and_judges_it() -> None:
     assert set(judged) == {t.name for t in report.TARGETS}
     assert judged["accept path / bare FastAPI+JWT (req/s)"]["met"] is True  # 1.0 >= 0.5
     assert judged["worker demo.echo / naive worker (rec/s)"]["met"] is False  # 1.0 < 10
+    assert judged["accept path with the backlog (1M) queued / with none (req/s)"]["met"] is True  # 1.0 >= 0.9
     assert judged["end-to-end p99 at the fixed rate (ms)"]["met"] is False  # 100 ms > 50 ms
     assert judged["worker peak RSS, many users / few users"]["met"] is True  # 1.0 <= 1.2
     text = report.table(results)
