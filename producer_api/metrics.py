@@ -2,7 +2,7 @@
 
 Labels are bounded: the route template (never the raw path, never a user), the method, the status, the
 error code of a refusal. Buckets are for what we see: tens of milliseconds for an accepted request (a
-PostgreSQL transaction around a Kafka round trip), up to the produce timeout when the broker is away.
+broker's acknowledgement and a short PostgreSQL transaction), up to the produce timeout when the broker is away.
 
 Several uvicorn worker processes (`API_WORKERS`) share one port, and a scrape reaches any one of them:
 each process then writes its values to files in `PROMETHEUS_MULTIPROC_DIR` (prometheus_client's
@@ -33,6 +33,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 LATENCY_BUCKETS = (0.002, 0.005, 0.01, 0.02, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 # A broker acknowledgement (acks=all) takes a few milliseconds; a broker away, up to PRODUCE_TIMEOUT_S.
 PRODUCE_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
+
+if _multiproc_dir := os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    Path(_multiproc_dir).mkdir(parents=True, exist_ok=True)  # a metric without labels writes its file at once
 
 REQUESTS = Counter("userq_api_requests_total", "HTTP requests answered", ["method", "route", "status"])
 LATENCY = Histogram("userq_api_request_seconds", "HTTP request latency", ["method", "route"], buckets=LATENCY_BUCKETS)
