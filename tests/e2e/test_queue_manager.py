@@ -10,6 +10,7 @@ import httpx
 from harness.processes import free_port, wait_for_log
 from harness.stack import Client, Stack, make_admin
 from tests.support.checks import check, read_messages
+from tests.support.scenario import outbox_count
 from tests.support.waits import wait_until
 
 QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
@@ -61,7 +62,7 @@ def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, a
     rows = _requests(stack, client.user_id)
     assert [r["request_id"] for r in rows[1:]] == waiting
     assert [(r["status"], r["processed_seq"]) for r in rows] == [("succeeded", n) for n in range(1, 7)]
-    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the wake-up and the results published, their rows deleted")
+    wait_until(lambda: outbox_count(stack) == 0, 30, "the wake-up and the results published, their rows deleted")
 
 
 def test_a_resume_whose_wake_up_the_broker_does_not_take_is_done_and_the_outbox_wakes_the_queue(
@@ -87,15 +88,7 @@ def test_a_resume_whose_wake_up_the_broker_does_not_take_is_done_and_the_outbox_
     assert [(r["request_id"], r["status"], r["processed_seq"]) for r in rows] == [
         (request_id, "succeeded", n) for n, request_id in enumerate(waiting, 1)
     ]
-    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the outbox emptied")
-
-
-def _outbox_rows(stack: Stack) -> int:
-    with stack.db() as conn:
-        row = conn.execute("select count(*) from outbox").fetchone()
-    assert row is not None
-    count: int = row[0]
-    return count
+    wait_until(lambda: outbox_count(stack) == 0, 30, "the outbox emptied")
 
 
 def test_a_retry_due_while_paused_waits_for_the_resume(stack: Stack, api: str) -> None:
