@@ -38,19 +38,35 @@ _SET_PAUSE = """update user_queues
 
 Statement = tuple[str, tuple[Any, ...] | dict[str, Any]]
 
+# Inserts and locks of a user's queue row at most: a queue the janitor deleted in between is created again
+# (a user that does not exist never gets one).
+_ATTEMPTS = 3
+
 
 def lock(conn: psycopg.Connection[Any], user_ids: list[UUID]) -> dict[UUID, Queue]:
-    """The queues of these users (created on first use), locked for this transaction."""
+    """The queues of these users (created on first use), locked for this transaction.
+
+    The janitor may delete a drained queue between our insert (which found it there) and our lock: such a
+    queue is created again, ours from then on (no one else sees a row we inserted)."""
     ids = sorted(set(user_ids))
-    conn.execute(_CREATE, (ids,))
-    locked = conn.execute(_LOCK, (ids,)).fetchall()
+    locked: list[tuple[Any, ...]] = []
+    missing = ids
+    for _ in range(_ATTEMPTS):
+        conn.execute(_CREATE, (missing,))
+        locked += conn.execute(_LOCK, (missing,)).fetchall()
+        if not (missing := _missing(missing, locked)):
+            break
     return _queues(locked, conn.execute(_STATE, (ids,)).fetchall())
 
 
 async def lock_one(conn: psycopg.AsyncConnection[Any], user_id: UUID) -> Queue | None:
     """The user's queue, locked as `lock` locks it; None when there is no such user."""
-    await conn.execute(_CREATE, ([user_id],))
-    locked = await (await conn.execute(_LOCK, ([user_id],))).fetchall()
+    locked: list[tuple[Any, ...]] = []
+    for _ in range(_ATTEMPTS):
+        await conn.execute(_CREATE, ([user_id],))
+        locked = await (await conn.execute(_LOCK, ([user_id],))).fetchall()
+        if locked:
+            break
     state = await (await conn.execute(_STATE, ([user_id],))).fetchall()
     return _queues(locked, state).get(user_id)
 
@@ -69,6 +85,12 @@ def writes(queues: list[Queue]) -> list[Statement]:
 def set_pause(queue: Queue) -> Statement:
     """The statement that stores whether (and by whom) `queue` is paused."""
     return _SET_PAUSE, {"by": queue.paused_by, "user": queue.user_id}
+
+
+def _missing(ids: list[UUID], locked: list[tuple[Any, ...]]) -> list[UUID]:
+    """Those of `ids` whose queue row was not locked (deleted since the insert, or no such user)."""
+    have = {row[0] for row in locked}
+    return [user_id for user_id in ids if user_id not in have]
 
 
 def _queues(locked: list[tuple[Any, ...]], state: list[tuple[Any, ...]]) -> dict[UUID, Queue]:

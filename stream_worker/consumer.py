@@ -160,9 +160,10 @@ class Worker:
         return wait if due is None else min(wait, max(0.0, due - time.time()))
 
     def _admit(self, messages: list[Message]) -> None:
-        """New records into their users' lanes (wake-ups not due yet into the schedule), then the wake-ups
-        whose time has come."""
+        """New records into their users' lanes (wake-ups not due yet into the schedule, unless they are due
+        beyond the horizon: the tick keeps those in PostgreSQL), then the wake-ups whose time has come."""
         now = time.time()
+        horizon = now + self._settings.wakeup_horizon_s
         assigned = self._assigned() if messages else set()
         for message in messages:
             if not self._is_record(message):
@@ -171,7 +172,7 @@ class Worker:
             if item.position.key not in assigned:
                 continue  # revoked by a rebalance inside this poll: its new owner reads it
             self._tracker.read(item.position)
-            if item.wakeup is not None and item.wakeup.due_at.timestamp() > now:
+            if item.wakeup is not None and now < item.wakeup.due_at.timestamp() <= horizon:
                 self._schedule.add(item.wakeup.due_at.timestamp(), item.position, item)
             else:
                 self._lanes.add(_lane_of(item), item)
@@ -250,13 +251,15 @@ class Worker:
             self._stopping.wait(self._settings.infra_backoff_s)
 
     def _sweep_outbox(self) -> None:
-        """Now and then, publish what dead workers left in the outbox for users nobody touches since."""
+        """Now and then, publish what dead workers left in the outbox for users nobody touches since, and
+        the wake-ups of retries kept in PostgreSQL whose time comes within the horizon."""
         now = time.monotonic()
         if now < self._next_sweep:
             return
         self._next_sweep = now + self._settings.outbox_sweep_interval_s
         try:
             self._publisher.sweep(self._db.get())
+            self._publisher.rearm(self._db.get())
         except (*INFRASTRUCTURE_ERRORS, KafkaException, DeliveryFailed) as exc:
             log.warning("outbox sweep failed; will try again", error=str(exc))
             self._db.drop()

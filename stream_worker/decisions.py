@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field, replace
+from datetime import timedelta
 from uuid import UUID
 
 import structlog
@@ -160,6 +161,8 @@ class Decisions(Recorder):
             assert row.next_attempt_at is not None
             if row.status is Status.PROCESSING or self.has_outcome(row):
                 self.run(row)  # it ran, or runs: record what it came to (or run it again after a crash)
+            elif row.next_attempt_at > self.clock.now() + timedelta(seconds=self.policies.wakeup_horizon_s):
+                self.effects.dormant.append(row)  # kept in PostgreSQL: a sweep wakes it within the horizon
             elif row.next_attempt_at > self.clock.now():
                 self.effects.deferred.append((item, row.next_attempt_at))
             elif self.queues[row.user_id].paused:

@@ -23,7 +23,7 @@ import psycopg
 
 from request_types.registry import RecordContext, Registry, RequestType
 from schemas.lifecycle import Event, Queue, RequestRow, Status
-from store import outbox, request_log, requests
+from store import dormant, outbox, request_log, requests
 from store import queues as queue_rows
 from store.requests import Accepted
 from stream_worker import fencing
@@ -83,6 +83,7 @@ class Processor:
                 decisions.walk(walk)
             db.write(*decisions.changes())
             effects = decisions.effects
+            dormant.keep(conn, effects.dormant)
             effects.events[:0] = _queued(unchecked, written)  # before what became of them
             ids = [*earlier.ids, *outbox.add(conn, effects.outgoing)]
             request_log.record(conn, effects.events, self.actor)

@@ -2,7 +2,8 @@
 
 A record is deleted from the outbox only once the broker acknowledged it. When delivery fails the rows
 stay: the user's next tick publishes them before anything newer of that user, and the sweep publishes
-what stopped workers left behind for users nobody touches any more.
+what stopped workers left behind for users nobody touches any more. The wake-ups of retries kept in
+PostgreSQL beyond the horizon (`store.dormant`) go out the same way when their time comes near.
 """
 
 from __future__ import annotations
@@ -14,8 +15,8 @@ import structlog
 from confluent_kafka import KafkaError, Message, Producer
 
 from runtime.kafka import producer_config
-from schemas.records import Outgoing
-from store import outbox
+from schemas.records import Outgoing, wakeup_of
+from store import dormant, outbox
 from stream_worker.settings import WorkerSettings
 
 log = structlog.get_logger(__name__)
@@ -43,6 +44,17 @@ class Publisher:
             if stale.ids:
                 log.info("publishing records a stopped worker left in the outbox", records=len(stale.ids))
                 self.publish(conn, stale.records, stale.ids)
+
+    def rearm(self, conn: psycopg.Connection[Any]) -> None:
+        """Publish a wake-up for each retry kept in PostgreSQL (`store.dormant`) that falls due within
+        WAKEUP_HORIZON_S; written to the outbox with the keeping's end, so none is lost on the way."""
+        with conn.transaction():
+            due = dormant.take_due(conn, self._settings.wakeup_horizon_s, self._settings.batch_max_records)
+            wakeups = [wakeup_of(row, self._settings.retry_topic) for row in due]
+            ids = outbox.add(conn, wakeups)
+        if ids:
+            log.info("wake-ups of retries kept in PostgreSQL published", wakeups=len(ids))
+            self.publish(conn, wakeups, ids)
 
     def deliver(self, outgoing: list[Outgoing]) -> None:
         failures: list[KafkaError] = []

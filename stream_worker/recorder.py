@@ -52,6 +52,7 @@ class Policies:
     dead_letter: DeadLetterPolicy
     drain_limit: int  # parked requests run in one transaction at most; the rest get a wake-up
     max_result_bytes: int  # a larger result is a permanent failure (`outcomes.recordable`)
+    wakeup_horizon_s: float  # a retry due later than this waits in PostgreSQL, not in memory (`store.dormant`)
 
 
 @dataclass
@@ -61,6 +62,7 @@ class Effects:
     outgoing: list[Outgoing] = field(default_factory=list)  # in the order to deliver them
     events: list[Event] = field(default_factory=list)  # the request log of this transaction, in order
     deferred: list[tuple[Inbound, datetime]] = field(default_factory=list)  # wake-ups not due yet
+    dormant: list[RequestRow] = field(default_factory=list)  # retries due beyond the horizon: kept in PostgreSQL
     used: list[tuple[UUID, int]] = field(default_factory=list)  # outcomes recorded (request, attempt)
     outcomes: list[tuple[str, str]] = field(default_factory=list)  # (request type, outcome) for metrics
     end_to_end: list[tuple[str, float]] = field(default_factory=list)  # (request type, seconds to terminal)

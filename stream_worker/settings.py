@@ -73,6 +73,13 @@ class WorkerSettings(CommonSettings):
     max_scheduled_wakeups: int = Field(
         10_000, ge=10, description="Wake-ups held in memory at most; reading the retry topic pauses above it."
     )
+    wakeup_horizon_s: float = Field(
+        300.0,
+        ge=1,
+        description="A wake-up due later than this is not held in memory: its retry waits in PostgreSQL and a"
+        " sweep (every OUTBOX_SWEEP_INTERVAL_S, which must stay well below it) publishes a new wake-up when it"
+        " comes within this horizon. Bounds how long a wake-up keeps the retry partition's commit point back.",
+    )
     db_idle_in_transaction_timeout_s: float = Field(
         60.0,
         gt=0,

@@ -3,7 +3,9 @@
 Records of the retry topic are read as soon as they arrive and held here, each until its due time, so a
 long backoff never delays another user's wake-up that is due sooner (no head-of-line blocking on the
 retry partition). The schedule is a cache of the topic: the partition's committed offset stays at the
-oldest wake-up not yet done (see `offsets.OffsetTracker`), so after a crash they are read again.
+oldest wake-up not yet done (see `offsets.OffsetTracker`), so after a crash they are read again. Only
+wake-ups due within WAKEUP_HORIZON_S come here: a later one would hold that commit point back for as long,
+so its retry waits in PostgreSQL instead (`store.dormant`) and is woken again when it is near.
 """
 
 from __future__ import annotations

@@ -9,7 +9,8 @@ import httpx
 
 from harness.processes import free_port, wait_for_log
 from harness.stack import Client, Stack, make_admin
-from tests.support.checks import read_messages
+from tests.support.checks import check, read_messages
+from tests.support.scenario import outbox_count
 from tests.support.waits import wait_until
 
 QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}
@@ -61,7 +62,7 @@ def test_a_paused_queue_accepts_but_starts_nothing_until_resumed(stack: Stack, a
     rows = _requests(stack, client.user_id)
     assert [r["request_id"] for r in rows[1:]] == waiting
     assert [(r["status"], r["processed_seq"]) for r in rows] == [("succeeded", n) for n in range(1, 7)]
-    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the wake-up and the results published, their rows deleted")
+    wait_until(lambda: outbox_count(stack) == 0, 30, "the wake-up and the results published, their rows deleted")
 
 
 def test_a_resume_whose_wake_up_the_broker_does_not_take_is_done_and_the_outbox_wakes_the_queue(
@@ -87,15 +88,7 @@ def test_a_resume_whose_wake_up_the_broker_does_not_take_is_done_and_the_outbox_
     assert [(r["request_id"], r["status"], r["processed_seq"]) for r in rows] == [
         (request_id, "succeeded", n) for n, request_id in enumerate(waiting, 1)
     ]
-    wait_until(lambda: _outbox_rows(stack) == 0, 30, "the outbox emptied")
-
-
-def _outbox_rows(stack: Stack) -> int:
-    with stack.db() as conn:
-        row = conn.execute("select count(*) from outbox").fetchone()
-    assert row is not None
-    count: int = row[0]
-    return count
+    wait_until(lambda: outbox_count(stack) == 0, 30, "the outbox emptied")
 
 
 def test_a_retry_due_while_paused_waits_for_the_resume(stack: Stack, api: str) -> None:
@@ -150,6 +143,38 @@ def test_purge_cancels_the_waiting_requests_in_order_while_one_runs(stack: Stack
     results = [json.loads(m.value or b"") for m in read_messages(stack, stack.settings.results_topic)]
     terminal_order = sorted(rows, key=lambda r: r["processed_seq"])
     assert [(r["request_id"], r["status"]) for r in results] == [(r["request_id"], r["status"]) for r in terminal_order]
+
+
+def test_purge_during_a_retry_numbers_the_cancellations_before_the_retried_request(stack: Stack, api: str) -> None:
+    """The contract (docs/queues.md, docs/failures.md): `processed_seq` counts the user's terminal states in
+    the order they are committed. A purge makes the waiting requests terminal at once, so they take the
+    next numbers; the request waiting for its retry was started before the purge and finishes after it,
+    with the number after theirs. The checker holds every scenario to that same rule."""
+    stack.start_worker()
+    client = stack.client(api)
+    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 3})["request_id"]
+    waiting = [client.submit("demo.echo", {"n": n})["request_id"] for n in range(2)]
+    wait_until(lambda: _requests(stack, client.user_id)[0]["status"] == "retrying", 30, "the first attempt failed")
+
+    purged = client.http.post("/v1/queue/purge")
+    assert purged.status_code == 200, purged.text
+    assert purged.json()["cancelled"] == waiting
+    after = client.submit("demo.echo", {"n": "after the purge"})["request_id"]
+    stack.wait_terminal(4)
+
+    rows = _requests(stack, client.user_id)
+    assert [(r["request_id"], r["status"], r["processed_seq"]) for r in rows] == [
+        (flaky, "succeeded", 3),
+        (waiting[0], "cancelled", 1),
+        (waiting[1], "cancelled", 2),
+        (after, "succeeded", 4),
+    ]
+    wait_until(lambda: len(read_messages(stack, stack.settings.results_topic)) >= 4, 30, "4 result events")
+    results = [json.loads(m.value or b"") for m in read_messages(stack, stack.settings.results_topic)]
+    assert [r["request_id"] for r in results] == [*waiting, flaky, after]
+    report = check(stack, {client.user_id: [flaky, *waiting, after]}, expect_dead=lambda _: False)
+    assert report.problems == []
+    assert report.order_violations == 0
 
 
 def test_operators_pause_resume_and_purge_any_queue_and_see_the_overview(stack: Stack, api: str) -> None:

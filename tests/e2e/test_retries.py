@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import uuid
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from confluent_kafka import Producer
 
-from harness.stack import Stack
+from harness.stack import Stack, consumer_lag
 from schemas import records as wire
+from schemas.records import RequestRecord, RetryRecord
 from tests.support.checks import check, read_messages
 from tests.support.waits import wait_until
 
@@ -140,3 +144,75 @@ def test_a_long_line_of_parked_requests_drains_in_order_across_transactions(stac
     assert [r["processed_seq"] for r in rows] == list(range(1, 602))
     assert [r["started_at"] for r in rows[1:]] == sorted(r["started_at"] for r in rows[1:])
     assert check(stack, {client.user_id: ids}).problems == []
+
+
+def _retry_lag(stack: Stack) -> int:
+    """How far the group's commit point on the retry topic is behind its end."""
+    return sum(n for name, n in consumer_lag(stack).items() if name.startswith(stack.settings.retry_topic))
+
+
+def test_far_future_wake_ups_do_not_pin_the_retry_partition(stack: Stack, api: str) -> None:
+    """Wake-ups due in the year 2100 (records of no request, as anyone may write into the retry topic),
+    more than MAX_SCHEDULED_WAKEUPS of them: none is held in memory, the retry partition's commit point
+    moves past them, and a held user on that partition gets its retry and drains."""
+    stack.start_worker(MAX_SCHEDULED_WAKEUPS="10")
+    client = stack.client(api)
+    producer = Producer({"bootstrap.servers": stack.services.kafka})
+    for _ in range(12):
+        record = RetryRecord.wakeup(
+            RequestRecord(
+                request_id=uuid.uuid4(),
+                user_id=uuid.UUID(client.user_id),
+                type="demo.echo",
+                payload={},
+                accepted_at=datetime.now(UTC),
+                trace_id="foreign",
+            ),
+            1,
+            datetime(2100, 1, 1, tzinfo=UTC),
+            None,
+            None,
+        )
+        producer.produce(stack.settings.retry_topic, wire.encode(record), client.user_id.encode())
+    assert producer.flush(10) == 0
+    wait_until(lambda: _retry_lag(stack) == 0, 30, "the retry partition's commit point past the far wake-ups")
+
+    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 0.5})["request_id"]
+    after = client.submit("demo.echo", {})["request_id"]
+    stack.wait_terminal(2, timeout=30)
+    assert [(r["request_id"], r["status"]) for r in _rows(stack, client.user_id)] == [
+        (flaky, "succeeded"),
+        (after, "succeeded"),
+    ]
+    wait_until(lambda: _retry_lag(stack) == 0, 30, "the retry partition committed to its end")
+
+
+def test_a_retry_due_beyond_the_horizon_waits_in_postgresql_and_runs_on_time(stack: Stack, api: str) -> None:
+    """A wake-up due later than WAKEUP_HORIZON_S is not held in memory: its request's `next_attempt_at` is
+    in PostgreSQL, so the retry partition's commit point moves past it at once; a sweep publishes a new
+    wake-up when the time comes within the horizon, and the retry runs then, not before."""
+    stack.start_worker(WAKEUP_HORIZON_S="1", OUTBOX_SWEEP_INTERVAL_S="0.3")
+    client = stack.client(api)
+    flaky = client.submit("demo.flaky", {"fail_times": 1, "retry_after_s": 6})["request_id"]
+    after = client.submit("demo.echo", {})["request_id"]
+
+    def committed_while_retrying() -> bool:
+        retrying = _rows(stack, client.user_id)[0]["status"] == "retrying"
+        return retrying and len(read_messages(stack, stack.settings.retry_topic)) > 0 and _retry_lag(stack) == 0
+
+    wait_until(committed_while_retrying, 30, "the retry partition committed past the wake-up while it waits")
+    stack.wait_terminal(2, timeout=30)
+    rows = _rows(stack, client.user_id)
+    assert [(r["request_id"], r["status"], r["attempts"]) for r in rows] == [
+        (flaky, "succeeded", 2),
+        (after, "succeeded", 1),
+    ]
+    with stack.db() as conn:
+        failed, retried = conn.execute(
+            """select max(at) filter (where status = 'retrying'), max(at) filter (where attempt = 2)
+                 from request_events where request_id = %s""",
+            (flaky,),
+        ).fetchone() or (None, None)
+    assert failed is not None and retried is not None
+    assert (retried - failed).total_seconds() >= 6 - 0.1, "the retry ran before its time"
+    assert check(stack, {client.user_id: [flaky, after]}).problems == []

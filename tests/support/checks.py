@@ -1,8 +1,9 @@
 """The one checker of the guarantees, run after every end-to-end and fault scenario.
 
 From PostgreSQL and the topics it verifies: every accepted request terminal exactly once; per user,
-`processed_seq` is 1..n in acceptance (`sequence`) order and no request started before the one ahead of
-it finished; ledger balances and every ledger result equal a serial replay; one ledger entry per applied
+`processed_seq` is 1..n in acceptance (`sequence`) order (cancellations by a purge come before a request
+that was already running or retrying then: `order_problems`) and no request started before those ahead
+of it finished; ledger balances and every ledger result equal a serial replay; one ledger entry per applied
 operation; dead letters exactly where expected (in PostgreSQL and on the dead-letter topic); one result
 event per terminal request, in per-user order; and the group's consumer lag back to 0.
 """
@@ -129,14 +130,9 @@ def _check_user(
             report.terminal += 1
         if (request["status"] == "dead_lettered") != expect_dead(request):
             report.fail(f"{request['request_id']} ({request['type']}) is {request['status']}")
-    processed = [r["processed_seq"] for r in requests]
-    if processed != list(range(1, len(requests) + 1)):
+    for problem in order_problems(requests):
         report.order_violations += 1
-        report.fail(f"{user_id}: processed_seq in sequence order is {processed[:20]}…, not 1..{len(requests)}")
-    for before, after in itertools.pairwise(requests):
-        if after["started_at"] and before["completed_at"] and after["started_at"] < before["completed_at"]:
-            report.order_violations += 1
-            report.fail(f"{user_id}: {after['request_id']} started before {before['request_id']} finished")
+        report.fail(f"{user_id}: {problem}")
     model_balance, expected = replay_ledger(requests)
     if model_balance != balance:
         report.fail(f"{user_id}: balance {balance}, serial replay gives {model_balance}")
@@ -148,6 +144,42 @@ def _check_user(
         if found != applied:
             report.duplicated += max(0, found - applied)
             report.fail(f"{user_id}: {request['request_id']} has {found} ledger entries, not {applied}")
+
+
+def order_problems(requests: list[Row]) -> list[str]:
+    """How one user's requests (in `sequence` order, all terminal) break the order rules (docs/queues.md):
+
+    - `processed_seq` numbers the user's terminal states 1..n, in the order they were committed;
+    - requests that ran (not cancelled) got them in sequence order, and so did the cancelled ones;
+    - a cancelled request's number is below an earlier request's only when that one had started before
+      the purge (it was running, or waiting for its retry) and so became terminal after it; no request
+      is numbered below an earlier cancelled one;
+    - no request started before every request ahead of it had finished."""
+    problems: list[str] = []
+    processed = [r["processed_seq"] for r in requests]
+    if sorted(processed, key=lambda n: -1 if n is None else n) != list(range(1, len(requests) + 1)):
+        problems.append(f"processed_seq in sequence order is {processed[:20]}…, not a permutation of 1..n")
+        return problems
+    ran = [r for r in requests if r["status"] != "cancelled"]
+    cancelled = [r for r in requests if r["status"] == "cancelled"]
+    for kind, rows in (("that ran", ran), ("cancelled", cancelled)):
+        if any(a["processed_seq"] > b["processed_seq"] for a, b in itertools.pairwise(rows)):
+            problems.append(f"the requests {kind} are numbered out of sequence order")
+    position = {r["request_id"]: n for n, r in enumerate(requests)}
+    for c in cancelled:
+        for r in ran:
+            if position[r["request_id"]] < position[c["request_id"]] and r["processed_seq"] > c["processed_seq"]:
+                if not (r["started_at"] and r["started_at"] <= c["completed_at"]):
+                    problems.append(f"{c['request_id']} cancelled before {r['request_id']}, which had not started")
+            elif position[r["request_id"]] > position[c["request_id"]] and r["processed_seq"] < c["processed_seq"]:
+                problems.append(f"{r['request_id']} finished before {c['request_id']} ahead of it was cancelled")
+    finished_ahead = None
+    for before, after in itertools.pairwise(requests):
+        if before["completed_at"] and (finished_ahead is None or before["completed_at"] > finished_ahead):
+            finished_ahead = before["completed_at"]
+        if after["started_at"] and finished_ahead and after["started_at"] < finished_ahead:
+            problems.append(f"{after['request_id']} started before a request ahead of it finished")
+    return problems
 
 
 def _check_results(stack: Stack, report: Report, by_user: dict[str, list[Row]]) -> None:

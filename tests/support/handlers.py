@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import os
+import random
+import string
 from pathlib import Path
 
 from pydantic import BaseModel, Field
@@ -38,3 +40,13 @@ async def charge(ctx: Context, payload: Charge) -> JSONObject:
 def _note_run(ctx: Context) -> None:
     with Path(os.environ[RUNS_FILE]).open("a") as runs:
         runs.write(f"{ctx.request_id}\n")
+
+
+class Sized(BaseModel):
+    bytes: int = Field(ge=0, le=4 << 20)
+
+
+@handler("test.sized", Sized)
+def sized(ctx: Context, payload: Sized) -> JSONObject:
+    """A result of about `bytes` bytes of JSON, random letters (they do not compress away)."""
+    return {"blob": "".join(random.choices(string.ascii_letters, k=payload.bytes))}

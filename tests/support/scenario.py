@@ -10,6 +10,7 @@ import random
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import LiteralString
 
 from harness.stack import Stack
 from tests.support.checks import Report, check
@@ -64,8 +65,17 @@ def progress(stack: Stack, requests: int = 25, timeout: float = 60) -> None:
 
 
 def terminal_count(stack: Stack) -> int:
+    return _count(stack, "select count(*) from requests where processed_seq is not null")
+
+
+def outbox_count(stack: Stack) -> int:
+    """Outbox rows not delivered yet (or delivered and not deleted yet)."""
+    return _count(stack, "select count(*) from outbox")
+
+
+def _count(stack: Stack, query: LiteralString) -> int:
     with stack.db() as conn:
-        row = conn.execute("select count(*) from requests where processed_seq is not null").fetchone()
+        row = conn.execute(query).fetchone()
     assert row is not None
     count: int = row[0]
     return count

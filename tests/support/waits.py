@@ -11,6 +11,8 @@ import time
 from collections.abc import Callable
 from typing import TypeVar
 
+import psycopg
+
 T = TypeVar("T")
 
 
@@ -23,3 +25,15 @@ def wait_until(probe: Callable[[], T | None], timeout: float, what: str, interva
             raise AssertionError(f"timed out after {timeout} s waiting for {what}")
         time.sleep(interval)
     return found
+
+
+def wait_for_lock_wait(database_url: str, pid: int, what: str, timeout: float = 10) -> None:
+    """Until the PostgreSQL backend `pid` waits for a lock (`what` names the wait in the failure)."""
+    with psycopg.connect(database_url, autocommit=True) as observer:
+        wait_until(
+            lambda: observer.execute(
+                "select 1 from pg_stat_activity where pid = %s and wait_event_type = 'Lock'", (pid,)
+            ).fetchone(),
+            timeout,
+            what,
+        )

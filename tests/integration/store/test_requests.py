@@ -15,7 +15,7 @@ from harness.stack import Stack
 from schemas.records import RequestRecord
 from store import requests
 from store.requests import Accepted
-from tests.support.waits import wait_until
+from tests.support.waits import wait_for_lock_wait
 
 
 def _accepted(user_id: uuid.UUID, offset: int) -> Accepted:
@@ -48,15 +48,7 @@ def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(stack: 
 
         thread = threading.Thread(target=write)
         thread.start()
-        with psycopg.connect(stack.database_url, autocommit=True) as observer:
-            wait_until(
-                lambda: observer.execute(
-                    "select 1 from pg_stat_activity where pid = %s and wait_event_type = 'Lock'",
-                    (worker.info.backend_pid,),
-                ).fetchone(),
-                10,
-                "the worker to wait for the API's row",
-            )
+        wait_for_lock_wait(stack.database_url, worker.info.backend_pid, "the worker to wait for the API's row")
         # with one order the worker waits for `first` holding nothing: the API writes `second` at once
         assert requests.ensure(api, [second]) == {second.record.request_id}
         api.commit()

@@ -32,6 +32,7 @@ from stream_worker.runner import Finished
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TOPICS = Topics("userq.requests", "userq.requests.retry", "userq.results", "userq.requests.dlq")
 USER = uuid.uuid4()
+HORIZON_S = 300.0  # WAKEUP_HORIZON_S
 
 
 class Table:
@@ -108,7 +109,7 @@ class Tick:
             pass
 
         registry.handler("demo.echo", Anything)(lambda ctx, payload: {})
-        policies = Policies(RetryPolicy(3, 1.0, 60.0), dead_letter, 100, 1 << 20)  # type: ignore[arg-type]
+        policies = Policies(RetryPolicy(3, 1.0, 60.0), dead_letter, 100, 1 << 20, HORIZON_S)  # type: ignore[arg-type]
         self.table = Table(rows)
         self.queue = queue
         self.outcomes: dict[tuple[UUID, int], Finished] = {}
@@ -208,12 +209,25 @@ def test_a_due_retry_of_a_paused_queue_waits_and_a_new_request_parks() -> None:
 
 
 def test_a_retry_not_yet_due_is_deferred_to_its_time() -> None:
-    due = T0 + timedelta(days=1)
+    due = T0 + timedelta(seconds=HORIZON_S)
     held = _row(1, status=Status.RETRYING, attempts=1, next_attempt_at=due)
     tick = Tick([held], _queue(held_by=held.request_id, hold_reason="retrying"))
     item = _wakeup(held)
-    tick.walk(item)
+    walk = tick.walk(item)
     assert tick.decisions.effects.deferred == [(item, due)]
+    assert tick.decisions.effects.dormant == []
+    assert walk.settled == 1
+
+
+def test_a_retry_due_beyond_the_horizon_is_kept_in_postgresql_not_in_memory() -> None:
+    held = _row(1, status=Status.RETRYING, attempts=1, next_attempt_at=T0 + timedelta(seconds=HORIZON_S + 1))
+    tick = Tick([held], _queue(held_by=held.request_id, hold_reason="retrying"))
+    walk = tick.walk(_wakeup(held))
+    assert tick.decisions.effects.deferred == [], "held in memory, it would keep the partition's commit point back"
+    assert tick.decisions.effects.dormant == [held]
+    assert walk.settled == 1, "its offset may be committed"
+    assert tick.row(held).status is Status.RETRYING
+    assert tick.queue.held_by == held.request_id, "the user stays held"
 
 
 def test_a_redriven_dead_letter_runs_again_when_its_wake_up_comes() -> None:
