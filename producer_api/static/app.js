@@ -55,7 +55,8 @@ async function act(button, work) {
   }
 }
 
-const time = (iso) => (iso ? new Date(iso).toLocaleString() : "");
+const time = (iso) => (iso ? new Date(iso).toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" }) : "");
+const when = (iso) => el("td", { class: "time" }, time(iso));
 const short = (id) => String(id).slice(0, 8);
 const badge = (status) => el("span", { class: `badge ${status}` }, status.replace("_", " "));
 
@@ -129,7 +130,7 @@ async function start() {
   $("#password").value = "";
   $("#auth").hidden = true;
   $("#who").textContent = `Signed in as ${username}`;
-  for (const id of ["#who", "#views", "#sign-out"]) $(id).hidden = false;
+  for (const id of ["#who", "#sign-out"]) $(id).hidden = false;
   notify("");
   const { types } = await api.call("GET", "/v1/types");
   state.types = types;
@@ -137,7 +138,7 @@ async function start() {
   $("#dead-type").replaceChildren(el("option", { value: "" }, "any"), ...types.map((t) => el("option", { value: t.type }, t.type)));
   chooseType();
   state.admin = await isAdmin();
-  $("#show-admin").hidden = !state.admin;
+  $("#views").hidden = $("#show-admin").hidden = !state.admin; // a user has one view: no switch
   show("user");
   await loadRequests();
   every(POLL_MS, () => refreshQueue().catch(() => {}));
@@ -270,7 +271,7 @@ function renderRequests() {
         el("td", {}, v.type),
         el("td", {}, badge(v.status)),
         el("td", { class: "num" }, v.attempts),
-        el("td", {}, time(v.accepted_at)),
+        when(v.accepted_at),
         el("td", { class: "outcome" }, outcome(v)),
       ),
     );
@@ -391,7 +392,7 @@ async function loadOverview() {
         el("td", {}, q.username),
         el("td", { class: "num" }, q.depth),
         el("td", { class: "num" }, q.retrying),
-        el("td", {}, time(q.oldest_queued_at)),
+        when(q.oldest_queued_at),
         el("td", {}, q.paused ? `by ${q.paused_by}` : ""),
         el("td", {}, q.hold ?? ""),
         el("td", {}, el("button", { type: "button", onclick: () => openUser(q.user_id) }, "Open ", el("span", { class: "visually-hidden" }, q.username))),
@@ -442,7 +443,7 @@ async function loadUserQueue() {
         el("td", {}, v.type),
         el("td", {}, badge(v.status)),
         el("td", { class: "num" }, v.attempts),
-        el("td", {}, time(v.accepted_at)),
+        when(v.accepted_at),
         el("td", {}, whyItWaits(v, page)),
       ),
     ),
@@ -502,8 +503,8 @@ async function loadDeadLetters() {
         el("td", {}, d.type),
         el("td", {}, outcome(d)),
         el("td", { class: "num" }, d.attempts),
-        el("td", {}, time(d.first_failed_at)),
-        el("td", {}, time(d.last_failed_at)),
+        when(d.first_failed_at),
+        when(d.last_failed_at),
         el("td", { class: "actions" }, redrive, discard),
       );
     }),
