@@ -170,3 +170,21 @@ def test_the_console_works_by_keyboard_on_a_narrow_screen(stack: Stack, watched:
     assert box is not None and box["x"] + box["width"] <= 360
     page.screenshot(path=str(tmp_path / "console-narrow.png"), full_page=True)  # to look at
     assert watched.problems == []
+
+
+def test_the_console_refreshes_its_access_token_before_it_expires(stack: Stack, watched: Watched) -> None:
+    api = stack.start_api(ACCESS_TOKEN_TTL_S="60")  # the shortest lifetime: refreshed after 48 s
+    user = stack.client(api)
+    page = watched.page
+    page.goto(api)
+    _sign_in(page, user.username, user.password)
+    with page.expect_response(lambda r: r.url.endswith("/v1/auth/refresh"), timeout=70_000) as refreshed:
+        pass
+    assert refreshed.value.status == 200
+    renewed = refreshed.value.json()["access_token"]
+    # the next calls carry the new token
+    with page.expect_request(lambda r: r.url.endswith("/v1/queue"), timeout=15_000) as after:
+        pass
+    assert after.value.headers["authorization"] == f"Bearer {renewed}"
+    expect(page.get_by_text(f"Signed in as {user.username}")).to_be_visible()
+    assert watched.problems == []
