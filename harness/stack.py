@@ -13,12 +13,12 @@ from typing import Any
 import httpx
 import jwt
 import psycopg
-from confluent_kafka import Consumer, TopicPartition
 from confluent_kafka.admin import AdminClient
 from psycopg.conninfo import make_conninfo
 
 from harness.processes import Process, free_port, wait_for_log, wait_ready
 from harness.services import Services
+from runtime import kafka
 from runtime.kafka import ensure_topics
 from runtime.settings import CommonSettings
 from store.db import migrate
@@ -187,20 +187,5 @@ def make_admin(stack: Stack, url: str) -> Client:
 
 
 def consumer_lag(stack: Stack) -> dict[str, int]:
-    """Per partition of the requests and retry topics: high watermark minus the group's committed offset."""
-    consumer = Consumer(
-        {"bootstrap.servers": stack.services.kafka, "group.id": stack.settings.group_id, "enable.auto.commit": False}
-    )
-    try:
-        lag = {}
-        for topic in (stack.settings.requests_topic, stack.settings.retry_topic):
-            partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-            committed = consumer.committed([TopicPartition(topic, p) for p in partitions], timeout=10)
-            for tp in committed:
-                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=10)
-                behind = high - max(tp.offset, 0)
-                if behind:
-                    lag[f"{topic}[{tp.partition}]"] = behind
-        return lag
-    finally:
-        consumer.close()
+    """Per partition of the requests and retry topics that lags: high watermark minus the committed offset."""
+    return {f"{p.topic}[{p.partition}]": p.lag for p in kafka.consumer_lag(stack.settings) if p.lag}

@@ -14,13 +14,13 @@ from fastapi import FastAPI
 from psycopg import AsyncConnection
 from psycopg_pool import AsyncConnectionPool
 
-from producer_api import exception_handlers, metrics, openapi
+from producer_api import console, exception_handlers, metrics, openapi
 from producer_api.janitor import Housekeeping, Janitor
 from producer_api.metrics import Metrics
 from producer_api.middleware import BodyLimit, Tracing
 from producer_api.producer import AsyncProducer
 from producer_api.routes import admin as admin_routes
-from producer_api.routes import auth, feed, health, jwks, queue, requests
+from producer_api.routes import auth, feed, health, jwks, queue, requests, types
 from producer_api.services.admin import AdminService
 from producer_api.services.feed import EventHub, StreamLimits, Streams
 from producer_api.services.limits import SubmitLimits, UserLimits
@@ -112,11 +112,13 @@ def create_app(settings: ApiSettings | None = None) -> FastAPI:
     app.include_router(auth.router)
     app.include_router(jwks.router)
     app.include_router(requests.router)
+    app.include_router(types.router)
     app.include_router(queue.router)
     app.include_router(feed.router)
     app.include_router(admin_routes.router)
     app.include_router(health.router)
     app.include_router(metrics.router)
+    console.install(app)
     openapi.install(app, registry)
     app.add_middleware(BodyLimit, max_bytes=settings.max_body_bytes)
     app.add_middleware(Metrics)

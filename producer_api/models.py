@@ -154,6 +154,51 @@ class Purged(BaseModel):
     queue: QueueView
 
 
+class RequestTypeView(BaseModel):
+    type: str
+    payload_schema: dict[str, Any] = Field(description="JSON Schema of its payload, as the API validates it")
+    payload_required: bool = Field(description="false: a missing payload is read as {}, a valid one")
+
+
+class RequestTypes(BaseModel):
+    types: list[RequestTypeView] = Field(description="every registered request type, by name")
+
+
+class WaitingRequest(RequestView):
+    parked: bool = Field(
+        description="held back in PostgreSQL (its user is held, paused or has earlier parked requests) until a"
+        " wake-up drains it; false: its record is on the way to a worker"
+    )
+
+
+class UserRequests(BaseModel):
+    """A user's requests not yet terminal, in queue order, and what holds them."""
+
+    queue: QueueView
+    held_by: UUID | None = Field(description="the request that holds the others: retrying, or a halting dead letter")
+    requests: list[WaitingRequest]
+    next_cursor: str | None = Field(description="pass as `cursor` for the next page; null on the last")
+
+
+class PartitionLag(BaseModel):
+    topic: str
+    partition: int
+    end_offset: int = Field(description="records written to the partition so far (its high watermark)")
+    committed: int = Field(description="the workers' group's committed offset")
+    lag: int = Field(description="records written and not yet committed by the workers")
+
+
+class Consumers(BaseModel):
+    """The workers' consumer group as the broker sees it. The request rate is the change of the requests
+    topic's end offsets (accepted) and of the committed offsets (done) between two readings."""
+
+    group: str
+    read_at: datetime
+    partitions: list[PartitionLag]
+    grafana_url: str | None = Field(description="GRAFANA_URL, when set")
+    kafka_ui_url: str | None = Field(description="KAFKA_UI_URL, when set")
+
+
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     checks: dict[str, bool] = Field(default_factory=dict)

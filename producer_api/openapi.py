@@ -109,8 +109,7 @@ def request_types(registry: Registry) -> dict[str, Any]:
     variants: list[dict[str, Any]] = []
     defs: dict[str, Any] = {}
     for name in registry.names():
-        model = registry.get(name).payload_model
-        payload = model.model_json_schema(ref_template=REF)
+        payload = registry.payload_schema(name, ref_template=REF)
         defs.update(payload.pop("$defs", {}))
         variants.append(
             {
@@ -118,7 +117,7 @@ def request_types(registry: Registry) -> dict[str, Any]:
                 "type": "object",
                 "properties": {"type": {"const": name}, "payload": payload},
                 # the API reads a missing payload as {}: required only where {} is not a valid payload
-                "required": ["type"] if registry.accepts(name, {}) else ["type", "payload"],
+                "required": ["type", "payload"] if registry.payload_required(name) else ["type"],
                 "additionalProperties": False,
             }
         )

@@ -88,6 +88,12 @@ class ApiSettings(CommonSettings):
     retention_days: int = Field(
         30, ge=1, description="Terminal requests (and their log) are kept this long; keep it above Kafka's retention."
     )
+    grafana_url: str | None = Field(
+        None, description="Grafana's address, linked from the operators' console when set (none: no link)."
+    )
+    kafka_ui_url: str | None = Field(
+        None, description="Kafka UI's address, linked from the operators' console when set (none: no link)."
+    )
     db_pool_min: int = Field(2, ge=1, description="PostgreSQL connections kept open.")
     db_pool_max: int = Field(20, ge=1, description="PostgreSQL connections at most.")
     db_pool_timeout_s: float = Field(5.0, gt=0, description="Wait for a free connection before 503.")

@@ -161,6 +161,15 @@ class Registry:
     def names(self) -> list[str]:
         return sorted(self._types)
 
+    def payload_schema(self, name: str, ref_template: str = "#/$defs/{model}") -> dict[str, Any]:
+        """The JSON Schema of the payload of type `name`, as `validate` applies it."""
+        schema: dict[str, Any] = self.get(name).payload_model.model_json_schema(ref_template=ref_template)
+        return schema
+
+    def payload_required(self, name: str) -> bool:
+        """Whether a request of type `name` needs a payload: a missing one is read as {}, which may be valid."""
+        return not self.accepts(name, {})
+
     def validate(self, name: str, payload: JSONObject) -> None:
         """Raise `UnknownType` or `InvalidPayload` (with a readable message) when the API must refuse."""
         try:

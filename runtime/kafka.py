@@ -1,12 +1,13 @@
-"""Kafka plumbing: client configuration and idempotent topic creation."""
+"""Kafka plumbing: client configuration, idempotent topic creation, the workers' consumer lag."""
 
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from confluent_kafka import KafkaError, KafkaException
+from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
 from confluent_kafka.admin import AdminClient
 from confluent_kafka.cimpl import NewTopic
 
@@ -74,3 +75,39 @@ def ensure_topics(settings: CommonSettings, timeout: float = 60.0) -> None:
         except KafkaException as exc:
             if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                 raise
+
+
+@dataclass(frozen=True)
+class PartitionLag:
+    """Where the workers' group stands on one partition: `lag` records written and not yet committed."""
+
+    topic: str
+    partition: int
+    end_offset: int  # the high watermark: records written to it so far
+    committed: int  # the group's committed offset (0 when it never committed)
+
+    @property
+    def lag(self) -> int:
+        return max(self.end_offset - self.committed, 0)
+
+
+def consumer_lag(settings: CommonSettings, timeout: float = 10.0) -> list[PartitionLag]:
+    """The workers' group on every partition of the requests and retry topics, read from the broker."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": settings.kafka_bootstrap_servers,
+            "group.id": settings.group_id,
+            "enable.auto.commit": False,
+        }
+    )
+    try:
+        found = []
+        for topic in (settings.requests_topic, settings.retry_topic):
+            partitions = consumer.list_topics(topic, timeout=timeout).topics[topic].partitions
+            committed = consumer.committed([TopicPartition(topic, p) for p in sorted(partitions)], timeout=timeout)
+            for tp in committed:
+                _low, high = consumer.get_watermark_offsets(TopicPartition(topic, tp.partition), timeout=timeout)
+                found.append(PartitionLag(topic, tp.partition, high, max(tp.offset, 0)))
+        return found
+    finally:
+        consumer.close()

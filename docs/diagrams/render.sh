@@ -3,7 +3,8 @@
 #   render.sh            render the diagrams whose SVG is missing or was rendered from another source
 #   render.sh --force    render them all again
 #   render.sh --check    render nothing; exit 1 when an SVG is missing or stale (needs no browser)
-# Idempotent: installs what is missing (as root: Chromium and fonts from Debian's packages; mermaid-cli and
+# Idempotent: installs what is missing (as root: Chromium and fonts from Debian's packages, by
+# infra/local/chromium.sh; mermaid-cli and
 # puppeteer, pinned, from npm into $USERQ_CACHE/mermaid-cli, never into the repository). puppeteer's own
 # browser download is skipped: it cannot work here, and Debian's Chromium does the job.
 # Each SVG starts with a comment holding the sha256 of the .mmd it was rendered from; tests/tooling/test_diagrams.py
@@ -29,14 +30,7 @@ recorded_sha() { [ -f "$1" ] && head -n 1 "$1" | sed -n 's/^<!-- rendered from .
 
 stale() { [ "$(recorded_sha "${1%.mmd}.svg")" != "$(sha_of "$1")" ]; }
 
-install_chromium() {
-  [ -x "$chromium" ] && fc-list 2>/dev/null | grep -q 'Liberation Sans' && return 0
-  [ "$(id -u)" = 0 ] || die "Chromium or fonts missing: run 'apt-get install chromium fonts-liberation' as root"
-  log "installing Chromium and fonts from Debian's packages (once)"
-  export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq >/dev/null
-  apt-get install -y -qq chromium fonts-liberation >/dev/null
-}
+install_chromium() { CHROMIUM="$chromium" "$here/../../infra/local/chromium.sh" || die "no Chromium"; }
 
 install_mermaid_cli() {
   local marker="$tools/.installed-$MERMAID_CLI_VERSION-$PUPPETEER_VERSION"

@@ -52,7 +52,8 @@ up() {
   cat <<MSG
 
   userq is running
-    API            http://127.0.0.1:$port   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
+    console        http://127.0.0.1:$port   (sign in or register; operators: python -m producer_api create-admin NAME)
+    API            http://127.0.0.1:$port/v1   (docs: /docs, OpenAPI: /openapi.json, /healthz, /readyz)
     workers        $workers processes in consumer group userq-workers (metrics: 127.0.0.1:9101..)
     Kafka          $KAFKA_BOOTSTRAP_SERVERS
     Prometheus     http://127.0.0.1:${USERQ_PROM_PORT:-9090}   (alert rules loaded; Grafana and Kafka UI: docker compose up)

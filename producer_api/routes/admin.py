@@ -1,19 +1,34 @@
-"""Admin-only routes (role `admin`): dead letters (list, redrive one or all of a user's, discard) and
-queues (overview, any user's queue, pause, resume, purge)."""
+"""Admin-only routes (role `admin`): dead letters (list, redrive one or all of a user's, discard), queues
+(overview, any user's queue and its waiting requests, pause, resume, purge) and the workers' consumer lag."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import asdict
+from datetime import UTC, datetime
 from typing import Annotated
 
+from anyio import to_thread
+from confluent_kafka import KafkaException
 from fastapi import APIRouter, Query
 
 from producer_api.auth import AdminUser
-from producer_api.errors import Busy, HaltedByAnother
-from producer_api.models import BatchView, DeadLetterPage, Purged, QueueOverview, QueueView, RequestView
+from producer_api.errors import Busy, HaltedByAnother, Unavailable
+from producer_api.models import (
+    BatchView,
+    Consumers,
+    DeadLetterPage,
+    PartitionLag,
+    Purged,
+    QueueOverview,
+    QueueView,
+    RequestView,
+    UserRequests,
+)
 from producer_api.openapi import refusals
 from producer_api.services.queues import Order
 from producer_api.state import State
+from runtime import kafka
 
 router = APIRouter(prefix="/v1/admin", tags=["admin"])
 
@@ -72,6 +87,40 @@ async def queue_overview(
 @router.get("/queues/{user_id:uuid}", response_model=QueueView)
 async def user_queue(user_id: uuid.UUID, admin: AdminUser, state: State) -> QueueView:
     return await state.queues.view(user_id)
+
+
+@router.get("/queues/{user_id:uuid}/requests", response_model=UserRequests)
+async def user_requests(
+    user_id: uuid.UUID,
+    admin: AdminUser,
+    state: State,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    cursor: Annotated[
+        str | None, Query(pattern=r"^[0-9]{1,18}$", description="`next_cursor` of the page before")
+    ] = None,
+) -> UserRequests:
+    """The user's requests not yet terminal, in queue order: which are parked, and what holds the queue."""
+    return await state.queues.waiting(user_id, limit, None if cursor is None else int(cursor))
+
+
+@router.get("/consumers", response_model=Consumers)
+async def consumers(admin: AdminUser, state: State) -> Consumers:
+    """The workers' consumer lag per partition of the requests and retry topics, read from the broker now."""
+    settings = state.settings
+    try:
+        partitions = await to_thread.run_sync(kafka.consumer_lag, settings, LAG_TIMEOUT_S)
+    except KafkaException as exc:
+        raise Unavailable(f"Kafka did not answer: {exc}") from None
+    return Consumers(
+        group=settings.group_id,
+        read_at=datetime.now(UTC),
+        partitions=[PartitionLag(**asdict(p), lag=p.lag) for p in partitions],
+        grafana_url=settings.grafana_url,
+        kafka_ui_url=settings.kafka_ui_url,
+    )
+
+
+LAG_TIMEOUT_S = 5.0
 
 
 @router.post("/queues/{user_id:uuid}/pause", response_model=QueueView, responses=refusals(Busy))

@@ -19,7 +19,16 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.errors import Busy, NotFound, PausedByOperator
-from producer_api.models import Purged, QueueOverview, QueueState, QueueSummary, QueueView
+from producer_api.models import (
+    Purged,
+    QueueOverview,
+    QueueState,
+    QueueSummary,
+    QueueView,
+    UserRequests,
+    WaitingRequest,
+    columns_of,
+)
 from producer_api.services.wakeups import Wakeups
 from schemas.lifecycle import Actor, Event, Queue, cancelled, paused, resumed
 from schemas.records import result_of
@@ -30,6 +39,7 @@ from store.outbox import Stored
 Order = Literal["depth", "oldest"]
 
 LOCK_WAIT_MS = 2000
+_WAITING = columns_of(WaitingRequest)
 
 
 class QueueService:
@@ -41,6 +51,30 @@ class QueueService:
     async def view(self, user_id: uuid.UUID) -> QueueView:
         async with self._pool.connection() as conn:
             return await _view(conn, user_id)
+
+    async def waiting(self, user_id: uuid.UUID, limit: int, after: int | None) -> UserRequests:
+        """The user's requests not yet terminal after sequence `after`, in queue order, with the queue and
+        the request that holds it (read in one snapshot)."""
+        async with self._pool.connection() as conn, conn.transaction():
+            await conn.execute("set transaction isolation level repeatable read, read only")
+            queue = await _view(conn, user_id)
+            async with conn.cursor(row_factory=dict_row) as cur:
+                await cur.execute("select held_by from user_queues where user_id = %s", (user_id,))
+                held = await cur.fetchone()
+                await cur.execute(
+                    f"""select {_WAITING} from requests
+                         where user_id = %s and {requests.PENDING} and sequence > %s order by sequence limit %s""",
+                    (user_id, -1 if after is None else after, limit + 1),
+                )
+                rows = [WaitingRequest.model_validate(row) for row in await cur.fetchall()]
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return UserRequests(
+            queue=queue,
+            held_by=held["held_by"] if held else None,
+            requests=rows,
+            next_cursor=str(rows[-1].sequence) if more else None,
+        )
 
     async def pause(self, user_id: uuid.UUID, by: Actor) -> QueueView:
         async with self._pool.connection() as conn, conn.transaction():

@@ -23,7 +23,7 @@ from producer_api.settings import ApiSettings
 
 # Reachable without a token; anything else that the app serves needs one.
 PUBLIC = {"/v1/auth/register", "/v1/auth/token", "/v1/auth/refresh", "/healthz", "/readyz", "/metrics"}
-PUBLIC |= {"/.well-known/jwks.json"}
+PUBLIC |= {"/.well-known/jwks.json", "/"}  # "/": the console's page (its files are mounted, not routes)
 
 
 def _routes() -> list[tuple[str, str]]:

@@ -18,7 +18,7 @@ from tests.tooling.deploy.conftest import COMPOSE_FILE, Compose
 EXAMPLE = ROOT / ".env.example"
 ENTRY = re.compile(r"^# ([A-Z][A-Z0-9_]*)=(.*)$")
 # Defaults that are computed (WORKER_ID: host and PID) or absent (key files): documented as empty.
-EMPTY_DEFAULTS = {"WORKER_ID", "JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILES"}
+EMPTY_DEFAULTS = {"WORKER_ID", "JWT_PRIVATE_KEY_FILE", "JWT_PUBLIC_KEY_FILES", "GRAFANA_URL", "KAFKA_UI_URL"}
 
 
 def entries() -> dict[str, str]:

@@ -76,3 +76,20 @@ def test_a_new_request_is_documented_per_registered_type(document: dict[str, Any
     assert deposit["properties"]["payload"]["properties"]["amount"]["type"] == "integer"
     echo = next(v for v in variants if v["title"] == "demo.echo")
     assert echo["required"] == ["type"]  # a missing payload is {}, a valid echo
+
+
+def test_the_consoles_routes_are_documented_and_its_page_is_not_an_operation(document: dict[str, Any]) -> None:
+    paths = document["paths"]
+    assert "/" not in paths  # the console's page and files: not part of the JSON API
+    assert not any(path.startswith("/console") for path in paths)
+    statuses = {
+        ("/v1/types", "get"): {"200", "401", "503"},
+        ("/v1/admin/consumers", "get"): {"200", "401", "403", "503"},
+        ("/v1/admin/queues/{user_id}/requests", "get"): {"200", "401", "403", "404", "422", "503"},
+    }
+    for (path, method), expected in statuses.items():
+        assert set(paths[path][method]["responses"]) == expected, path
+    types = paths["/v1/types"]["get"]["responses"]["200"]["content"]["application/json"]["schema"]
+    assert types == {"$ref": "#/components/schemas/RequestTypes"}
+    waiting = document["components"]["schemas"]["WaitingRequest"]
+    assert {"parked", "status", "sequence"} <= set(waiting["properties"])
