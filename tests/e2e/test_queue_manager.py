@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
+from harness.checks import read_messages
 from harness.processes import free_port, wait_for_log
 from harness.stack import Client, Stack, make_admin
-from tests.support.checks import read_messages
 from tests.support.waits import wait_until
 
 QUICK_JANITOR = {"JANITOR_INTERVAL_S": "0.3", "STREAM_HEARTBEAT_S": "1"}

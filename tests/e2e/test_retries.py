@@ -6,9 +6,9 @@ from typing import Any
 
 import pytest
 
+from harness.checks import check, read_messages
 from harness.stack import Stack
 from schemas import records as wire
-from tests.support.checks import check, read_messages
 from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.partitions(1)
