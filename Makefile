@@ -4,7 +4,7 @@ PYTHON ?= python3
 VENV := .venv
 PY := $(VENV)/bin/python
 
-.PHONY: install infra dev stop test test-unit test-integration test-e2e test-faults test-tooling lint fmt clean bench diagrams
+.PHONY: install infra dev stop test test-unit test-integration test-e2e test-faults test-tooling lint fmt clean bench soak diagrams
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -50,6 +50,9 @@ test-tooling: install  ## containers, Prometheus and Grafana files, diagrams, RE
 
 bench: install  ## the benchmark (docs/performance.md): starts or uses Kafka and PostgreSQL, prints a table, JSON in bench/results/
 	$(PY) -m bench
+
+soak: install  ## 30 minutes of mixed load with faults on a schedule (docs/soak.md), on Kafka and PostgreSQL of its own (29192, 55491)
+	$(PY) -m bench.soak --minutes 30 --window-minutes 5
 
 diagrams:  ## render docs/diagrams/*.mmd to SVG (mermaid-cli from npm, Debian's Chromium; installed when missing)
 	docs/diagrams/render.sh

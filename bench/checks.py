@@ -1,6 +1,6 @@
 """The correctness checks of a bench run, at bench sizes (SQL where the full checker would read rows).
 
-`tests/support/checks.py` is the checker of the guarantee tests; it replays ledgers and reads every
+`harness/checks.py` is the checker of the guarantee tests (and the soak); it replays ledgers and reads every
 result event, and it compares each user's sequence order with the order the client saw answers, which
 holds only when a user has one request in flight. The open-loop generator sends a user's requests
 concurrently, so here the client-side rule is the one that still holds: a request sent after another

@@ -6,7 +6,10 @@ in the tail instead of slowing the generator down with it (coordinated omission)
 maximum: each request is sent as soon as one of the `window` slots in flight is free, and timed from then.
 
 The generator runs in child processes (spawned, so they share nothing with the caller's Kafka and
-PostgreSQL clients), each with a share of the users, the count, the rate and the window. Counters in
+PostgreSQL clients), each with a share of the users, the count, the rate and the window. A shot sends one
+body to everybody, or draws each request from a mix (`harness.mix.Mix`, seeded per process); `serial`
+keeps one request per user in flight, sent in order (its due time still counts), so that each user's
+acceptance order is the order the client saw its answers: what the full checker compares. Counters in
 shared memory feed the caller's progress line. Each child reports its own CPU time: a generator that
 used a whole core was the bottleneck, and the figures say so.
 """
@@ -16,15 +19,19 @@ from __future__ import annotations
 import asyncio
 import math
 import multiprocessing as mp
+import random
 import sys
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from contextlib import AbstractAsyncContextManager, nullcontext
+from dataclasses import dataclass, field, replace
 from multiprocessing.sharedctypes import SynchronizedArray
 from typing import Any
 
 import aiohttp
 import orjson
+
+from harness.mix import Mix
 
 # slots of one child in the shared counters
 _SENT, _ACCEPTED, _FAILED = 0, 1, 2
@@ -51,6 +58,8 @@ class Shot:
     collect_ids: bool = True  # read `request_id` from each 202 (the API); the bare endpoint has none
     timeout_s: float = 30.0
     phase_s: float = 0.0  # this shard's first arrival after the start (shards interleave their arrivals)
+    mix: Mix | None = None  # draw each request's body from this mix instead of sending `body`
+    serial: bool = False  # one request per user in flight: a user's next one waits for its previous answer
 
 
 @dataclass(frozen=True)
@@ -161,17 +170,14 @@ def _progress_line(label: str, counters: SynchronizedArray[int], processes: int,
 def _shard(shot: Shot, k: int, n: int) -> Shot:
     users = shot.users[k::n]
     count = shot.count // n + (1 if k < shot.count % n else 0)
-    return Shot(
-        url=shot.url,
-        path=shot.path,
+    return replace(
+        shot,
         users=users,
         count=count,
         rate=None if shot.rate is None else shot.rate / n,
         window=max(1, shot.window // n),
-        body=shot.body,
-        collect_ids=shot.collect_ids,
-        timeout_s=shot.timeout_s,
         phase_s=0.0 if shot.rate is None else k / shot.rate,  # arrival k + n*j of the whole is at (k + n*j)/rate
+        mix=None if shot.mix is None else replace(shot.mix, seed=shot.mix.seed * 1_000 + k),
     )
 
 
@@ -195,14 +201,18 @@ async def _generate(shot: Shot, counters: SynchronizedArray[int], base: int) -> 
     connector = aiohttp.TCPConnector(limit=shot.window)
     timeout = aiohttp.ClientTimeout(total=shot.timeout_s)
     cpu_start = time.process_time()
+    rng = random.Random(shot.mix.seed if shot.mix else 0)
+    turns = [asyncio.Lock() for _ in shot.users]  # FIFO: a user's requests go out in the order they were due
     async with aiohttp.ClientSession(shot.url, connector=connector, timeout=timeout) as client:
 
-        async def send(i: int, due: float) -> None:
+        async def send(i: int, due: float, data: bytes) -> None:
             user = i % len(shot.users)
-            sent = time.monotonic()
+            turn: AbstractAsyncContextManager[Any] = turns[user] if shot.serial else nullcontext()
             try:
-                async with client.post(shot.path, data=body, headers=headers[user]) as response:
-                    status, content = response.status, await response.read()
+                async with turn:
+                    sent = time.monotonic()
+                    async with client.post(shot.path, data=data, headers=headers[user]) as response:
+                        status, content = response.status, await response.read()
             except (aiohttp.ClientError, TimeoutError):
                 outcome.errors += 1
                 counters[base + _FAILED] += 1
@@ -221,7 +231,7 @@ async def _generate(shot: Shot, counters: SynchronizedArray[int], base: int) -> 
                 outcome.refused[status] = outcome.refused.get(status, 0) + 1
                 counters[base + _FAILED] += 1
 
-        tasks = []
+        tasks: set[asyncio.Future[None]] = set()  # in flight only: a long run keeps no finished ones
         start = time.monotonic()
         for i in range(shot.count):
             if shot.rate is not None:
@@ -236,7 +246,10 @@ async def _generate(shot: Shot, counters: SynchronizedArray[int], base: int) -> 
                 due = time.monotonic()
             outcome.sent += 1
             counters[base + _SENT] += 1
-            tasks.append(asyncio.ensure_future(send(i, due)))
+            data = body if shot.mix is None else orjson.dumps(shot.mix.body(rng, i))
+            task = asyncio.ensure_future(send(i, due, data))
+            tasks.add(task)
+            task.add_done_callback(tasks.discard)
         await asyncio.gather(*tasks)
         outcome.wall_s = time.monotonic() - start
     outcome.cpu_s = time.process_time() - cpu_start

@@ -36,7 +36,7 @@ from schemas.records import RequestRecord
 
 ECHO: dict[str, Any] = {"type": "demo.echo", "payload": {"bench": True}}
 # The per-user submit limits are not what the bench measures: far above any rate it reaches.
-_API_ENV = {"SUBMIT_RATE_PER_S": "1000000", "SUBMIT_BURST": "1000000"}
+API_ENV = {"SUBMIT_RATE_PER_S": "1000000", "SUBMIT_BURST": "1000000"}
 
 
 class Progress:
@@ -85,7 +85,7 @@ def http(ctx: Context) -> dict[str, Any]:
         people = users.sign_in(
             stack.database_url, ApiSettings(env="test"), users.create(stack.database_url, plan.users, "bench")
         )
-        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **API_ENV)
         shot = _maximum(plan, url, people)
 
         progress.phase(f"accept path at the maximum: {plan.users} users x {plan.per_user}, {plan.window} in flight")
@@ -163,7 +163,7 @@ def _accept_with_backlog(ctx: Context) -> dict[str, Any]:
         preload.preload(stack.settings, others, plan.backlog - own, ECHO["type"], ECHO["payload"])
         preload.settle(stack.database_url)
         seeded_s = time.monotonic() - started
-        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **API_ENV)
         shot = _maximum(plan, url, users.sign_in(stack.database_url, settings, measuring))
         progress.phase(f"accept path at the maximum with {plan.backlog:,} queued (after {seeded_s:.0f} s of preload)")
         outcome = load.run(shot, plan.load_processes, progress, f"accept, maximum, {plan.backlog:,} queued")
@@ -219,7 +219,7 @@ def slow(ctx: Context) -> dict[str, Any]:
             ApiSettings(env="test"),
             users.create(stack.database_url, plan.slow_others + 1, "slow"),
         )
-        url = stack.start_api(API_WORKERS=str(plan.api_workers), **_API_ENV)
+        url = stack.start_api(API_WORKERS=str(plan.api_workers), **API_ENV)
         stack.start_worker()
         slow_user, others = people[0], people[1:]
         rate = 2.0 * len(others)

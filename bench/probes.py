@@ -1,4 +1,4 @@
-"""What the bench watches while a phase runs: consumer lag, terminal rows, a worker's peak memory."""
+"""What the bench and the soak watch while they run: consumer lag, terminal rows, a process's memory and sockets."""
 
 from __future__ import annotations
 
@@ -64,7 +64,27 @@ def drain(stack: Stack, expected: int, timeout_s: float, progress: Callable[[str
 
 def peak_rss_kib(pid: int) -> int:
     """VmHWM of a live process: the most resident memory it has had, in KiB."""
+    return _status_kib(pid, "VmHWM")
+
+
+def rss_kib(pid: int) -> int:
+    """VmRSS of a live process: its resident memory now, in KiB."""
+    return _status_kib(pid, "VmRSS")
+
+
+def _status_kib(pid: int, name: str) -> int:
     for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
+        if line.startswith(f"{name}:"):
             return int(line.split()[1])
-    raise RuntimeError(f"no VmHWM in /proc/{pid}/status")
+    raise RuntimeError(f"no {name} in /proc/{pid}/status")
+
+
+def sockets(pid: int) -> int:
+    """Sockets a live process holds open (its connections, listening ones included)."""
+    count = 0
+    for fd in Path(f"/proc/{pid}/fd").iterdir():
+        try:
+            count += fd.readlink().as_posix().startswith("socket:")
+        except OSError:  # closed meanwhile
+            continue
+    return count

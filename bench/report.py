@@ -182,11 +182,11 @@ def table(results: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def write(results: dict[str, Any], directory: Path = RESULTS_DIR) -> Path:
-    """bench/results/<mode>-<time>.json, and the same as latest.json."""
+def write(results: dict[str, Any], directory: Path = RESULTS_DIR, latest: str = "latest.json") -> Path:
+    """bench/results/<mode>-<time>.json, and the same as `latest`."""
     directory.mkdir(parents=True, exist_ok=True)
     body = orjson.dumps(results, option=orjson.OPT_INDENT_2 | orjson.OPT_SORT_KEYS)
     path = directory / f"{results['run']['mode']}-{datetime.now(UTC):%Y%m%dT%H%M%SZ}.json"
     path.write_bytes(body)
-    (directory / "latest.json").write_bytes(body)
+    (directory / latest).write_bytes(body)
     return path

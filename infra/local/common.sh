@@ -4,9 +4,16 @@
 USERQ_CACHE="${USERQ_CACHE:-$HOME/.cache/userq}"
 KAFKA_VERSION="4.1.1"                 # pinned; also in infra/local/kafka/pom.xml
 KAFKA_HOME="$USERQ_CACHE/kafka-$KAFKA_VERSION"
-KAFKA_STATE="${USERQ_KAFKA_STATE:-$USERQ_CACHE/kafka-state}"
+# A port moved alone moves what belongs to that instance with it (state, controller port): a second
+# instance beside the shared one never shares its data directory or finds its PID.
 KAFKA_PORT="${USERQ_KAFKA_PORT:-9092}"
-KAFKA_CONTROLLER_PORT="${USERQ_KAFKA_CONTROLLER_PORT:-9093}"
+if [ "$KAFKA_PORT" = 9092 ]; then
+  KAFKA_STATE="${USERQ_KAFKA_STATE:-$USERQ_CACHE/kafka-state}"
+  KAFKA_CONTROLLER_PORT="${USERQ_KAFKA_CONTROLLER_PORT:-9093}"
+else
+  KAFKA_STATE="${USERQ_KAFKA_STATE:-$USERQ_CACHE/kafka-state-$KAFKA_PORT}"
+  KAFKA_CONTROLLER_PORT="${USERQ_KAFKA_CONTROLLER_PORT:-$((KAFKA_PORT + 1))}"
+fi
 KAFKA_HEAP="${USERQ_KAFKA_HEAP:-512m}"
 
 PG_PORT="${USERQ_PG_PORT:-55432}"
@@ -17,6 +24,7 @@ if [ "$(id -u)" = 0 ]; then
 else
   PG_STATE="${USERQ_PG_STATE:-$USERQ_CACHE/pg}"
 fi
+if [ -z "${USERQ_PG_STATE:-}" ] && [ "$PG_PORT" != 55432 ]; then PG_STATE="$PG_STATE-$PG_PORT"; fi
 
 log() { printf '[userq infra] %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }

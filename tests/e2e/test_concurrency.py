@@ -8,8 +8,8 @@ from datetime import datetime
 import pytest
 
 from bench import preload, users
+from harness.checks import check
 from harness.stack import Stack
-from tests.support.checks import check
 
 pytestmark = pytest.mark.partitions(1)  # every user on one partition
 

@@ -9,10 +9,10 @@ from typing import Any
 import orjson
 from confluent_kafka import Producer
 
+from harness.checks import read_messages, read_topic
 from harness.stack import Client, Stack
 from schemas import records as wire
 from schemas.records import RequestRecord
-from tests.support.checks import read_messages, read_topic
 
 
 def _produce(stack: Stack, key: bytes | None, value: bytes | None, headers: wire.Headers | None = None) -> None:

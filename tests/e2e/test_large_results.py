@@ -12,9 +12,9 @@ import json
 
 import pytest
 
+from harness.checks import check, read_messages, read_topic
 from harness.stack import Stack
 from schemas import records as wire
-from tests.support.checks import check, read_messages, read_topic
 from tests.support.scenario import outbox_count
 from tests.support.waits import wait_until
 

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 from typing import Any
 
+from harness.checks import read_messages
 from harness.stack import Stack
 from schemas import records as wire
-from tests.support.checks import read_messages
 
 TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 KEYS = {"request_id", "user_id", "trace_id", "topic", "partition", "offset"}

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import random
 
+from harness.checks import check
+from harness.mix import ledger_mix
 from harness.stack import Stack
-from tests.support.checks import check
-from tests.support.load import ledger_mix, submit_all
+from tests.support.load import submit_all
 
 USERS = 8
 PER_USER = 100

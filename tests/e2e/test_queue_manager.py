@@ -7,9 +7,9 @@ from typing import Any
 
 import httpx
 
+from harness.checks import check, read_messages
 from harness.processes import free_port, wait_for_log
 from harness.stack import Client, Stack, make_admin
-from tests.support.checks import check, read_messages
 from tests.support.scenario import outbox_count
 from tests.support.waits import wait_until
 

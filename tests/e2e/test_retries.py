@@ -9,10 +9,10 @@ from typing import Any
 import pytest
 from confluent_kafka import Producer
 
+from harness.checks import check, read_messages
 from harness.stack import Stack, consumer_lag
 from schemas import records as wire
 from schemas.records import RequestRecord, RetryRecord
-from tests.support.checks import check, read_messages
 from tests.support.waits import wait_until
 
 pytestmark = pytest.mark.partitions(1)

@@ -13,9 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from harness.checks import check
 from harness.processes import Process
 from harness.stack import TERMINAL, Stack
-from tests.support.checks import check
 from tests.support.waits import wait_until
 
 # Longer than the API's idle_in_transaction_session_timeout, shorter than the old one (PRODUCE_TIMEOUT_S + 5 s).

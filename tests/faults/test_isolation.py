@@ -6,8 +6,8 @@ import statistics
 
 import pytest
 
+from harness.checks import check
 from harness.stack import Client, Stack
-from tests.support.checks import check
 from tests.support.load import Load
 from tests.support.scenario import RESULTS
 

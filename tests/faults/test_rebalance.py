@@ -9,9 +9,9 @@ import time
 import orjson
 from confluent_kafka import Producer
 
+from harness.checks import read_messages
 from harness.processes import Process
 from harness.stack import Stack
-from tests.support.checks import read_messages
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, progress, run_scenario
 from tests.support.waits import wait_until

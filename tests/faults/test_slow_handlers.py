@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from harness.checks import check
 from harness.stack import Client, Stack
-from tests.support.checks import check
 from tests.support.load import Load
 from tests.support.waits import wait_until
 

@@ -2,37 +2,16 @@
 
 from __future__ import annotations
 
-import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import httpx
 
+from harness.mix import Plan, ledger_mix
 from harness.stack import Client
 
-Plan = list[tuple[str, dict[str, Any]]]
-
-
-def ledger_mix(rng: random.Random, count: int, sleep_ms: int = 0, failures: bool = False) -> Plan:
-    """Deposits, withdrawals (some over the balance) and echoes; with `sleep_ms`, some slow ones; with
-    `failures`, some flaky requests (they succeed on a retry) and a few poison ones (dead letters)."""
-    plan: Plan = []
-    for i in range(count):
-        roll = rng.random()
-        if failures and roll < 0.08:
-            plan.append(("demo.flaky", {"fail_times": rng.randint(1, 2)}))
-        elif failures and roll < 0.11:
-            plan.append(("demo.poison", {}))
-        elif roll < 0.50:
-            plan.append(("ledger.deposit", {"amount": rng.randint(1, 100)}))
-        elif roll < 0.88:
-            plan.append(("ledger.withdraw", {"amount": rng.randint(1, 120)}))
-        elif sleep_ms:
-            plan.append(("demo.sleep", {"ms": sleep_ms}))
-        else:
-            plan.append(("demo.echo", {"i": i}))
-    return plan
+__all__ = ["Load", "Plan", "ledger_mix", "submit_all"]  # ledger_mix: moved to harness.mix, still found here
 
 
 def submit_all(clients: list[Client], plans: list[Plan]) -> dict[str, list[str]]:

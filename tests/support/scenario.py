@@ -12,9 +12,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import LiteralString
 
+from harness.checks import Report, check
+from harness.mix import ledger_mix
 from harness.stack import Stack
-from tests.support.checks import Report, check
-from tests.support.load import Load, ledger_mix
+from tests.support.load import Load
 from tests.support.waits import wait_until
 
 # Workers in fault scenarios retry quickly, so that flaky requests settle within the run.

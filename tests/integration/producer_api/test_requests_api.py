@@ -7,8 +7,8 @@ from typing import Any
 
 import httpx
 
+from harness.checks import read_topic
 from harness.stack import Stack
-from tests.support.checks import read_topic
 
 
 def test_a_202_is_readable_at_once_and_in_kafka(api: str, stack: Stack) -> None:

@@ -16,11 +16,11 @@ import pytest
 from bench import baselines, checks, load, preload, probes, report, rows, users
 from bench.load import Answer
 from bench.plan import FULL, QUICK
+from harness.checks import read_topic
 from harness.processes import Process, free_port, wait_ready
 from harness.stack import Stack
 from producer_api.security import issue
 from producer_api.settings import ApiSettings
-from tests.support.checks import read_topic
 
 
 @pytest.fixture

@@ -1,4 +1,4 @@
-"""The checker's order rules (`tests.support.checks.order_problems`), on rows made by hand: what a purge
+"""The checker's order rules (`harness.checks.order_problems`), on rows made by hand: what a purge
 during a retry may do to `processed_seq`, and what nothing may."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from tests.support.checks import order_problems
+from harness.checks import order_problems
 
 T0 = datetime(2026, 1, 1, tzinfo=UTC)
 

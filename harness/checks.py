@@ -1,4 +1,4 @@
-"""The one checker of the guarantees, run after every end-to-end and fault scenario.
+"""The one checker of the guarantees, run after every end-to-end and fault scenario and the soak.
 
 From PostgreSQL and the topics it verifies: every accepted request terminal exactly once; per user,
 `processed_seq` is 1..n in acceptance (`sequence`) order (cancellations by a purge come before a request
