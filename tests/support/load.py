@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 
-from harness.mix import Plan, ledger_mix
+from harness.mix import Plan
 from harness.stack import Client
 
-__all__ = ["Load", "Plan", "ledger_mix", "submit_all"]  # ledger_mix: moved to harness.mix, still found here
+__all__ = ["Load", "Plan", "submit_all"]
 
 
 def submit_all(clients: list[Client], plans: list[Plan]) -> dict[str, list[str]]:
