@@ -1,0 +1,65 @@
+"""Handler output PostgreSQL or the wire refuses, and database errors a handler's step meets, cost one
+request at most: it is dead-lettered with its cause (a transient refusal after its retries), the user's
+next request and the partition's other users go on, and the worker stays up (docs/failures.md, "The
+worst outcome")."""
+
+from __future__ import annotations
+
+import json
+import secrets
+from typing import Any
+
+import pytest
+
+from harness.stack import Stack
+from tests.support.checks import check
+from tests.support.handlers import NOTES_TABLE
+from tests.support.scenario import terminal_count
+from tests.support.waits import wait_until
+
+pytestmark = pytest.mark.partitions(1)  # the misbehaving request, the user's next one and another user's share it
+
+ENV = {"HANDLER_MODULES": json.dumps(["request_types.builtin", "tests.support.handlers"])}
+
+
+@pytest.mark.parametrize(
+    ("how", "cause", "exception", "attempts"),
+    [
+        ("nul_result", "permanent", "Unrecordable", 1),  # jsonb refuses \u0000
+        ("nul_error", "permanent", "ValueError", 1),
+        ("surrogate_error", "permanent", "ValueError", 1),  # UTF-8 cannot encode it
+        ("swallowed_db_error", "permanent", "StepLeftTransactionAborted", 1),  # the savepoint cannot be released
+        ("refused_index_row", "permanent", "ProgramLimitExceeded", 1),  # an index row over 2,704 bytes
+        ("cancelled_statement", "max_attempts", "QueryCanceled", 2),  # statement_timeout: transient, retried
+        ("lock_timeout", "max_attempts", "LockNotAvailable", 2),  # lock_timeout: transient, retried
+    ],
+)
+def test_one_request_is_dead_lettered_and_the_worker_stays_up(
+    stack: Stack, how: str, cause: str, exception: str, attempts: int
+) -> None:
+    with stack.db() as conn:
+        conn.execute(NOTES_TABLE)
+    api = stack.start_api(**ENV)
+    worker = stack.start_worker(**ENV, RETRY_BASE_DELAY_S="0.05")
+    client, other = stack.client(api), stack.client(api)
+    text = secrets.token_urlsafe(6_000)  # random: PostgreSQL cannot compress it below the index row limit
+    with stack.db() as locker, locker.transaction():
+        if how == "lock_timeout":  # held until the step's attempts are over
+            locker.execute("lock table test_notes in access share mode")
+        bad = client.submit("test.misbehave", {"how": how, "text": text})["request_id"]
+        after = client.submit("demo.echo", {"after": True})["request_id"]
+        beside = other.submit("demo.echo", {"beside": True})["request_id"]
+        wait_until(lambda: terminal_count(stack) == 3 or not worker.alive(), 60, "three requests terminal")
+    assert worker.alive(), worker.tail()
+
+    view: dict[str, Any] = client.http.get(f"/v1/requests/{bad}").json()
+    assert (view["status"], view["attempts"]) == ("dead_lettered", attempts), view
+    assert (view["error"]["cause"], view["error"]["exception"]) == (cause, exception), view["error"]
+    assert client.http.get(f"/v1/requests/{after}").json()["status"] == "succeeded"
+    assert other.http.get(f"/v1/requests/{beside}").json()["status"] == "succeeded"
+    report = check(
+        stack,
+        {client.user_id: [bad, after], other.user_id: [beside]},
+        expect_dead=lambda r: r["type"] == "test.misbehave",
+    )
+    assert report.problems == []
