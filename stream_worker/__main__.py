@@ -31,7 +31,13 @@ def main() -> int:
     retry = RetryPolicy(settings.max_attempts, settings.retry_base_delay_s, settings.retry_max_delay_s)
     processor = Processor(
         registry,
-        Policies(retry, settings.dead_letter_policy, settings.drain_limit, settings.max_result_bytes),
+        Policies(
+            retry,
+            settings.dead_letter_policy,
+            settings.drain_limit,
+            settings.max_result_bytes,
+            settings.max_record_crashes,
+        ),
         Topics(
             requests=settings.requests_topic,
             retry=settings.retry_topic,

@@ -45,7 +45,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    cause: str  # "permanent", "max_attempts", "invalid"
+    cause: str  # "permanent", "max_attempts", "invalid", "crashed_worker"
     error: JSONObject
 
 

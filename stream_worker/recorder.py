@@ -52,6 +52,7 @@ class Policies:
     dead_letter: DeadLetterPolicy
     drain_limit: int  # parked requests run in one transaction at most; the rest get a wake-up
     max_result_bytes: int  # a larger result is a permanent failure (`outcomes.recordable`)
+    max_record_crashes: int  # a request claimed this often without an outcome is dead-lettered (`crashed_worker`)
 
 
 @dataclass

@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from harness.stack import Stack
+from harness.stack import Client, Stack
 from tests.support.checks import check
 from tests.support.handlers import NOTES_TABLE
 from tests.support.scenario import terminal_count
@@ -20,6 +20,24 @@ from tests.support.waits import wait_until
 pytestmark = pytest.mark.partitions(1)  # the misbehaving request, the user's next one and another user's share it
 
 ENV = {"HANDLER_MODULES": json.dumps(["request_types.builtin", "tests.support.handlers"])}
+
+
+def _only_it_dead_lettered(
+    stack: Stack, user: tuple[Client, list[str]], other: tuple[Client, list[str]], attempts: int
+) -> dict[str, Any]:
+    """The first request of `user` is dead-lettered after `attempts`; all else succeeded, in order, once,
+    on every topic (the checker). Its error."""
+    (client, [bad, *_]) = user
+    view: dict[str, Any] = client.http.get(f"/v1/requests/{bad}").json()
+    assert (view["status"], view["attempts"]) == ("dead_lettered", attempts), view
+    report = check(
+        stack,
+        {client.user_id: user[1], other[0].user_id: other[1]},
+        expect_dead=lambda r: r["request_id"] == bad,
+    )
+    assert report.problems == []
+    error: dict[str, Any] = view["error"]
+    return error
 
 
 @pytest.mark.parametrize(
@@ -52,14 +70,26 @@ def test_one_request_is_dead_lettered_and_the_worker_stays_up(
         wait_until(lambda: terminal_count(stack) == 3 or not worker.alive(), 60, "three requests terminal")
     assert worker.alive(), worker.tail()
 
-    view: dict[str, Any] = client.http.get(f"/v1/requests/{bad}").json()
-    assert (view["status"], view["attempts"]) == ("dead_lettered", attempts), view
-    assert (view["error"]["cause"], view["error"]["exception"]) == (cause, exception), view["error"]
-    assert client.http.get(f"/v1/requests/{after}").json()["status"] == "succeeded"
-    assert other.http.get(f"/v1/requests/{beside}").json()["status"] == "succeeded"
-    report = check(
-        stack,
-        {client.user_id: [bad, after], other.user_id: [beside]},
-        expect_dead=lambda r: r["type"] == "test.misbehave",
-    )
-    assert report.problems == []
+    error = _only_it_dead_lettered(stack, (client, [bad, after]), (other, [beside]), attempts)
+    assert (error["cause"], error["exception"]) == (cause, exception), error
+
+
+def test_a_request_that_kills_its_worker_each_time_is_dead_lettered_after_max_record_crashes(stack: Stack) -> None:
+    api = stack.start_api(**ENV)
+    crashes = 2
+    env = {**ENV, "MAX_RECORD_CRASHES": str(crashes)}
+    client, other = stack.client(api), stack.client(api)
+    killer = client.submit("test.misbehave", {"how": "kill_worker"})["request_id"]
+    after = client.submit("demo.echo", {"after": True})["request_id"]
+    beside = other.submit("demo.echo", {"beside": True})["request_id"]
+    workers = [stack.start_worker(**env)]
+    while terminal_count(stack) < 3:  # a supervisor: a worker that died is replaced, a few times at most
+        worker = workers[-1]
+        wait_until(lambda: terminal_count(stack) == 3 or not worker.alive(), 60, "the requests or a crash")  # noqa: B023
+        if not worker.alive():
+            assert len(workers) <= crashes, f"{len(workers)} workers died, MAX_RECORD_CRASHES is {crashes}"
+            workers.append(stack.start_worker(**env))
+    assert [w.alive() for w in workers] == [False] * crashes + [True]  # it killed two, the third stays up
+
+    error = _only_it_dead_lettered(stack, (client, [killer, after]), (other, [beside]), 1)
+    assert (error["cause"], error["crashes"]) == ("crashed_worker", crashes), error
