@@ -81,6 +81,7 @@ class RequestRow:
     attempts_before_redrive: int
     trace_id: str
     claimed_from: str | None = None  # 'topic:partition' of the record that drives its run (when processing)
+    claims: int = 0  # runs of its current attempt alone, as a suspect, without an outcome (crashes: see 0012)
 
     def __post_init__(self) -> None:
         self.status = Status(self.status)
@@ -150,6 +151,7 @@ def finished(
         first_failed_at=(row.first_failed_at or at) if failed else row.first_failed_at,
         last_failed_at=at if failed else row.last_failed_at,
         processed_seq=processed_seq,
+        claims=0,
     )
 
 
@@ -167,6 +169,7 @@ def retrying(
         next_attempt_at=at + timedelta(seconds=delay_s),
         first_failed_at=row.first_failed_at or at,
         last_failed_at=at,
+        claims=0,
     )
 
 

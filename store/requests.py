@@ -136,6 +136,14 @@ def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
             conn.execute(statement, params)
 
 
+def count_claim(conn: Conn, request_id: UUID) -> None:
+    """One run more of the request's current attempt as a suspect, committed before it starts (the crash
+    counter: `stream_worker.suspects`); `conn` in autocommit."""
+    conn.execute(
+        "update requests set claims = claims + 1 where request_id = %s and status = 'processing'", (request_id,)
+    )
+
+
 _NOW = "select clock_timestamp()"
 
 
@@ -160,12 +168,12 @@ _WRITE_REQUESTS = """
            started_at = x.started_at, completed_at = x.completed_at, parked = x.parked,
            next_attempt_at = x.next_attempt_at, first_failed_at = x.first_failed_at,
            last_failed_at = x.last_failed_at, processed_seq = x.processed_seq, claimed_from = x.claimed_from,
-           attempts_before_redrive = x.attempts_before_redrive
+           attempts_before_redrive = x.attempts_before_redrive, claims = x.claims
       from unnest(%b::uuid[], %b::text[], %b::int[], %b::jsonb[], %b::jsonb[], %b::timestamptz[],
                   %b::timestamptz[], %b::bool[], %b::timestamptz[], %b::timestamptz[], %b::timestamptz[],
-                  %b::bigint[], %b::text[], %b::int[])
+                  %b::bigint[], %b::text[], %b::int[], %b::int[])
         as x(request_id, status, attempts, result, error, started_at, completed_at, parked, next_attempt_at,
-             first_failed_at, last_failed_at, processed_seq, claimed_from, attempts_before_redrive)
+             first_failed_at, last_failed_at, processed_seq, claimed_from, attempts_before_redrive, claims)
      where r.request_id = x.request_id"""
 
 
@@ -188,4 +196,5 @@ def _columns(rows: list[RequestRow]) -> tuple[list[Any], ...]:
         [r.processed_seq for r in rows],
         [r.claimed_from for r in rows],
         [r.attempts_before_redrive for r in rows],
+        [r.claims for r in rows],
     )

@@ -37,6 +37,7 @@ def main() -> int:
             settings.drain_limit,
             settings.max_result_bytes,
             settings.wakeup_horizon_s,
+            settings.max_record_crashes,
         ),
         Topics(
             requests=settings.requests_topic,

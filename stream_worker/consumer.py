@@ -33,7 +33,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.records import Outgoing
-from store.requests import Accepted
+from store.requests import Accepted, count_claim
 from stream_worker import fencing, metrics
 from stream_worker.commits import Commits
 from stream_worker.connection import Connection
@@ -42,8 +42,9 @@ from stream_worker.lanes import Lanes
 from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Processor
 from stream_worker.publisher import DeliveryFailed, Publisher
-from stream_worker.runner import Runner
+from stream_worker.runner import Attempt, Runner
 from stream_worker.settings import WorkerSettings
+from stream_worker.suspects import Gate
 from stream_worker.wakeups import Schedule
 
 log = structlog.get_logger(__name__)
@@ -63,6 +64,7 @@ class Worker:
         self._tracker = OffsetTracker()
         self._schedule: Schedule[Inbound] = Schedule()
         self._lanes = Lanes(settings.chain_max_records, settings.tick_max_rows)
+        self._gate: Gate[list[Attempt]] = Gate()  # claimed chains to start; a suspect runs alone
         self._epochs: dict[TopicPartitionKey, int] = {}  # partitions we own in partition_owners
         self._paused = False
         self._read_again_needed = False
@@ -117,6 +119,7 @@ class Worker:
         self._commits.commit()
         self._admit(messages)
         self._record_finished()
+        self._start_chains()
         self._flow_control()
         self._sweep_outbox()
 
@@ -124,6 +127,8 @@ class Worker:
         """Take what the handlers finished into the lanes, and tick when any lane has something new."""
         for done in self._runner.take():
             self._lanes.finished(done)
+            if done.last:
+                self._gate.ended(done.chain)
         if self._lanes.dirty():
             self._tick()
 
@@ -218,16 +223,15 @@ class Worker:
         self._publish(conn, processed.outgoing, processed.outbox_ids)
         used = set(processed.used)
         deferred = {item.position: due for item, due in processed.deferred}
-        chains = []
         settled: list[Inbound] = []
         for key, walk, _, fresh in walks:
             settled += walk.items[: walk.settled]
             chain, stop = self._lanes.settle(key, walk, used, fresh)
             if chain is not None:
-                chains.append((chain, walk.chain))
+                self._gate.add(chain, walk.chain, walk.suspect)
             if stop is not None:
                 self._runner.stop(stop)
-        self._runner.submit(chains)
+        self._start_chains()
         for item in settled:
             due = deferred.get(item.position)
             if due is None:
@@ -239,6 +243,24 @@ class Worker:
         self._commits.add(self._tracker.commit_points(partitions))
         with metrics.COMMIT_SECONDS.time():
             self._commits.commit()
+
+    def _start_chains(self) -> None:
+        """Start the claimed chains the gate lets go: the ordinary ones at once, a suspect alone, after its
+        crash counter is committed (`stream_worker.suspects`)."""
+        ready, suspect = self._gate.next()
+        self._runner.submit(ready)
+        if suspect is None:
+            return
+        chain_id, attempts = suspect
+        try:
+            count_claim(self._db.get(), attempts[0].request_id)
+        except INFRASTRUCTURE_ERRORS as exc:
+            log.warning("counting a suspect's run failed, will try again", error=str(exc))
+            self._db.drop()
+            return
+        log.warning("running alone a request whose worker died while it ran", request_id=str(attempts[0].request_id))
+        self._gate.started(chain_id)
+        self._runner.submit([suspect])
 
     def _publish(self, conn: psycopg.Connection[Any], outgoing: list[Outgoing], outbox_ids: list[int]) -> None:
         """Deliver what a tick wrote to the outbox and delete its rows; when the broker fails, the rows
@@ -270,6 +292,7 @@ class Worker:
         self._read_again_needed = False
         self._runner.cancel_all()
         self._lanes.clear()
+        self._gate.clear()
         self._commits.commit()
         assigned = self._assigned()
         points = self._tracker.commit_points(assigned)

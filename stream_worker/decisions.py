@@ -14,7 +14,10 @@ the runner came to, `Decisions.walk` settles each lane as far as it can and says
   parked requests run, in order, before anything newer of theirs (a *drain*);
 - a dead letter under the 'halt' policy keeps the user held until an operator acts;
 - a paused queue starts nothing (new requests park, a due retry waits); its resume wakes it up. A request
-  whose handler already ran when the pause came is recorded.
+  whose handler already ran when the pause came is recorded;
+- a request found `processing` runs again as a *suspect*, alone (`stream_worker.suspects`): its worker
+  died while it ran; one whose worker died `max_record_crashes` times while it ran (`claims`, the runs
+  alone, plus the first) is dead-lettered (`crashed_worker`) instead of being claimed again.
 
 Every row change is made by `schemas.lifecycle`. The few things that need PostgreSQL in the middle of a
 walk (the user's parked requests, a type's database step) come through the `Database` port, which the
@@ -25,6 +28,7 @@ outcome changes the rows is `stream_worker.recorder`'s part.
 from __future__ import annotations
 
 import logging
+import time
 from dataclasses import dataclass, field, replace
 from datetime import timedelta
 from uuid import UUID
@@ -34,8 +38,9 @@ import structlog
 from schemas.lifecycle import Event, RequestRow, Status, claimed, transition
 from stream_worker.inbound import Inbound
 from stream_worker.offsets import Position
+from stream_worker.outcomes import DeadLetter
 from stream_worker.recorder import Recorder
-from stream_worker.runner import Attempt
+from stream_worker.runner import Attempt, Finished
 
 log = structlog.get_logger(__name__)
 
@@ -49,6 +54,7 @@ class Walk:
     seen: set[Position] = field(default_factory=set)  # items that earlier ticks walked already
     settled: int = 0  # items of the head that are done with (their offsets may be committed)
     chain: list[Attempt] = field(default_factory=list)  # claimed: to run, in order, after the commit
+    suspect: bool = False  # the chain is a request that ran before and came to nothing: it runs alone
 
 
 class _Run(Exception):
@@ -63,12 +69,14 @@ class Decisions(Recorder):
     """The decisions of one tick: each lane walked in order, on the queue and request rows it locked."""
 
     seen: set[Position]  # the items of the lane being walked that earlier ticks walked
+    running: bool  # a chain of the lane being walked is with the runner
     source: str  # 'topic:partition' of the record being walked: what drives the runs it claims
 
     def walk(self, walk: Walk) -> None:
         """Settle the lane's items in order until one must wait for a handler; claim that one (and the
         user's requests that may follow it) unless a chain of the lane is still running."""
         self.seen = walk.seen
+        self.running = walk.running
         for n, item in enumerate(walk.items):
             self.source = _partition_of(item)
             try:
@@ -76,10 +84,14 @@ class Decisions(Recorder):
             except _Run as run:
                 # the request that must run next is marked as running, driven by this record's partition;
                 # when the lane's chain is still out, that is the request it runs now (or next)
+                head = self.rows.get(run.rows[0].request_id, run.rows[0])
                 self.mark_running(run.rows[0])
                 if not walk.running:
                     rows = run.rows
-                    if len(rows) == 1 and item.wakeup is None and rows[0].request_id == _request_of(item):
+                    walk.suspect = head.status is Status.PROCESSING  # its worker died while it ran
+                    if walk.suspect:
+                        rows = rows[:1]
+                    elif len(rows) == 1 and item.wakeup is None and rows[0].request_id == _request_of(item):
                         rows = [*rows, *self.followers(rows[0].user_id, walk.items[n + 1 :])]
                     walk.chain = [
                         Attempt(r.request_id, r.user_id, r.type, r.payload, r.attempts + 1, r.attempts_before_redrive)
@@ -208,12 +220,26 @@ class Decisions(Recorder):
             self.emit(self.topics.wakeup(waiting[limit]))
 
     def has_outcome(self, row: RequestRow) -> bool:
-        return (row.request_id, row.attempts + 1) in self.outcomes
+        return self.outcome_of(row) is not None
+
+    def outcome_of(self, row: RequestRow) -> Finished | None:
+        """What the attempt `row` is at came to: its handler's outcome, or (its worker died the first time
+        it ran and `claims` times more while it ran alone, `max_record_crashes` in all, and it does not run
+        here now) a dead letter: it is not run again."""
+        attempt = row.attempts + 1
+        done = self.outcomes.get((row.request_id, attempt))
+        crashes = self.policies.max_record_crashes
+        if done is not None or row.status is not Status.PROCESSING or row.claims + 1 < crashes or self.running:
+            return done
+        message = f"its worker died each of the {row.claims + 1} times it ran (MAX_RECORD_CRASHES is {crashes})"
+        error = {"kind": "crashed_worker", "message": message, "crashes": row.claims + 1}
+        now = time.monotonic()
+        return Finished(-1, row.request_id, attempt, DeadLetter("crashed_worker", error), now, now, None, True)
 
     def execute(self, row: RequestRow) -> None:
         """Record the outcome of the attempt `row` is at; `_Run` when its handler has not come to one."""
         attempt = row.attempts + 1
-        done = self.outcomes.get((row.request_id, attempt))
+        done = self.outcome_of(row)
         if done is None:
             raise _Run([row])
         if row.status is not Status.PROCESSING:

@@ -45,7 +45,7 @@ class Retry:
 
 @dataclass(frozen=True)
 class DeadLetter:
-    cause: str  # "permanent", "max_attempts", "invalid"
+    cause: str  # "permanent", "max_attempts", "invalid", "crashed_worker"
     error: JSONObject
 
 
@@ -74,12 +74,13 @@ def recordable(result: object, max_bytes: int) -> JSONObject:
     return result
 
 
-def decide(exc: BaseException, attempt: int, policy: RetryPolicy) -> Retry | DeadLetter:
-    """The outcome of an attempt that raised `exc`."""
-    if not isinstance(exc, TransientError):
+def decide(exc: BaseException, attempt: int, policy: RetryPolicy, transient: bool | None = None) -> Retry | DeadLetter:
+    """The outcome of an attempt that raised `exc`; `transient` says whether it is worth another attempt
+    when the error's class does not (a database refusal: `db_failures`)."""
+    if not (isinstance(exc, TransientError) if transient is None else transient):
         return DeadLetter("permanent", error_info(exc, "permanent"))
     error = error_info(exc, "transient")
     if attempt >= policy.max_attempts:
         return DeadLetter("max_attempts", error)
-    delay = exc.delay if exc.delay is not None else policy.backoff(attempt)
+    delay = exc.delay if isinstance(exc, TransientError) and exc.delay is not None else policy.backoff(attempt)
     return Retry(min(delay, policy.max_delay), error)

@@ -20,7 +20,9 @@ from typing import Any
 from uuid import UUID
 
 import psycopg
+from psycopg.pq import TransactionStatus
 
+from request_types.errors import PermanentError
 from request_types.registry import RecordContext, Registry, RequestType
 from schemas.lifecycle import Event, Queue, RequestRow, Status
 from store import dormant, outbox, request_log, requests
@@ -28,6 +30,7 @@ from store import queues as queue_rows
 from store.requests import Accepted
 from stream_worker import fencing
 from stream_worker.clock import Clock
+from stream_worker.db_failures import DatabaseFailure, classify
 from stream_worker.decisions import Decisions, Walk
 from stream_worker.offsets import TopicPartitionKey
 from stream_worker.outcomes import Outcome, Succeeded, decide, recordable
@@ -35,7 +38,9 @@ from stream_worker.outgoing import Topics
 from stream_worker.recorder import Effects, Policies
 from stream_worker.runner import Finished
 
-# Our own infrastructure failing: the tick is rolled back and run again, nothing is dead-lettered.
+# Our own infrastructure failing: the tick is rolled back and run again, nothing is dead-lettered. A type's
+# database step is judged finer (`db_failures.classify`): a statement refused in a healthy connection is
+# its request's outcome, never a reason to run the tick again.
 INFRASTRUCTURE_ERRORS = (
     psycopg.OperationalError,
     psycopg.InterfaceError,
@@ -111,15 +116,30 @@ class _Transaction:
         """Run the step in a savepoint: a failed step leaves no effect behind, and is the attempt's outcome."""
         assert request_type.record is not None
         context = RecordContext(row.request_id, row.user_id, attempt, self.conn)
+        policy = self.policies.retry.for_type(request_type.max_attempts)
         try:
             with self.conn.transaction():
                 final = recordable(request_type.record(context, payload, result), self.policies.max_result_bytes)
-        except INFRASTRUCTURE_ERRORS:
-            raise  # our own connection failed: the tick runs again
+                if self.conn.info.transaction_status is TransactionStatus.INERROR:
+                    raise StepLeftTransactionAborted(_ABORTED)  # rolled back to the savepoint on the way out
+        except psycopg.Error as exc:
+            failure = classify(exc.sqlstate, self.conn.closed or self.conn.broken)
+            if failure.rerun:
+                raise  # our own connection failed, or the tick lost a race: the tick runs again
+            transient = failure is DatabaseFailure.TRANSIENT
+            return decide(exc, attempt - row.attempts_before_redrive, policy, transient=transient)
         except Exception as exc:  # the step's failure, whatever it is, is an outcome
-            policy = self.policies.retry.for_type(request_type.max_attempts)
             return decide(exc, attempt - row.attempts_before_redrive, policy)
         return Succeeded(final)
+
+
+class StepLeftTransactionAborted(PermanentError):
+    """A database step returned normally after one of its statements failed (it caught the error)."""
+
+
+_ABORTED = (
+    "the database step returned after a statement of it failed; catch nothing from ctx.db, or roll back to a savepoint"
+)
 
 
 def _queued(accepted: list[Accepted], written: set[UUID]) -> list[Event]:

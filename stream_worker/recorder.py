@@ -53,6 +53,7 @@ class Policies:
     drain_limit: int  # parked requests run in one transaction at most; the rest get a wake-up
     max_result_bytes: int  # a larger result is a permanent failure (`outcomes.recordable`)
     wakeup_horizon_s: float  # a retry due later than this waits in PostgreSQL, not in memory (`store.dormant`)
+    max_record_crashes: int  # a request claimed this often without an outcome is dead-lettered (`crashed_worker`)
 
 
 @dataclass

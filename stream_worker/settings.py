@@ -70,6 +70,13 @@ class WorkerSettings(CommonSettings):
         " envelope (ids, type, times, the last error of a retry).",
     )
     drain_limit: int = Field(200, ge=1, description="Parked requests run in one transaction at most.")
+    max_record_crashes: int = Field(
+        3,
+        ge=2,
+        le=100,
+        description="A request whose worker died this many times while it ran (the first time maybe beside"
+        " others, then alone: see stream_worker/suspects.py) is dead-lettered (crashed_worker), not run again.",
+    )
     max_scheduled_wakeups: int = Field(
         10_000, ge=10, description="Wake-ups held in memory at most; reading the retry topic pauses above it."
     )

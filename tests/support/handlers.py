@@ -8,10 +8,13 @@ run in a file and waits), then its database step applies the effect inside the r
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import random
+import signal
 import string
 from pathlib import Path
+from typing import Literal
 
 from pydantic import BaseModel, Field
 
@@ -50,3 +53,51 @@ class Sized(BaseModel):
 def sized(ctx: Context, payload: Sized) -> JSONObject:
     """A result of about `bytes` bytes of JSON, random letters (they do not compress away)."""
     return {"blob": "".join(random.choices(string.ascii_letters, k=payload.bytes))}
+
+
+class Misbehave(BaseModel):
+    """`test.misbehave`: a handler or a database step whose output PostgreSQL or the wire refuses, or that
+    takes its worker down (`how`); `text`, the payload's text a step writes (`refused_index_row`)."""
+
+    how: Literal[
+        "nul_result",
+        "nul_error",
+        "surrogate_error",
+        "swallowed_db_error",
+        "refused_index_row",
+        "cancelled_statement",
+        "lock_timeout",
+        "kill_worker",
+    ]
+    text: str = ""
+
+
+NOTES_TABLE = "create table if not exists test_notes (note text primary key)"  # a handler's own table, indexed
+
+
+def _misbehave_step(ctx: RecordContext, payload: Misbehave, result: JSONObject) -> JSONObject:
+    if payload.how == "swallowed_db_error":
+        with contextlib.suppress(Exception):  # the mistake under test: the step carries on after it
+            ctx.db.execute("select 1 / 0")
+    elif payload.how == "refused_index_row":
+        ctx.db.execute("insert into test_notes (note) values (%s)", (payload.text,))
+    elif payload.how == "cancelled_statement":
+        ctx.db.execute("set local statement_timeout = '50ms'")
+        ctx.db.execute("select pg_sleep(1)")
+    elif payload.how == "lock_timeout":
+        ctx.db.execute("set local lock_timeout = '50ms'")
+        ctx.db.execute("lock table test_notes in access exclusive mode")
+    return result
+
+
+@handler("test.misbehave", Misbehave, record=_misbehave_step, max_attempts=2)
+async def misbehave(ctx: Context, payload: Misbehave) -> JSONObject:
+    if payload.how == "nul_result":
+        return {"text": "a\x00b"}
+    if payload.how == "nul_error":
+        raise ValueError("a\x00b")
+    if payload.how == "surrogate_error":
+        raise ValueError("half a pair: \ud800")
+    if payload.how == "kill_worker":
+        os.kill(os.getpid(), signal.SIGKILL)  # the worker dies while the handler runs: nothing is recorded
+    return {"how": payload.how}

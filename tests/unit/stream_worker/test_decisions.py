@@ -109,7 +109,7 @@ class Tick:
             pass
 
         registry.handler("demo.echo", Anything)(lambda ctx, payload: {})
-        policies = Policies(RetryPolicy(3, 1.0, 60.0), dead_letter, 100, 1 << 20, HORIZON_S)  # type: ignore[arg-type]
+        policies = Policies(RetryPolicy(3, 1.0, 60.0), dead_letter, 100, 1 << 20, HORIZON_S, 3)  # type: ignore[arg-type]
         self.table = Table(rows)
         self.queue = queue
         self.outcomes: dict[tuple[UUID, int], Finished] = {}
@@ -267,3 +267,44 @@ def test_the_wake_up_record_carries_the_request() -> None:
     row = _row(1)
     record = wire.decode(RetryRecord, TOPICS.wakeup(row).value)
     assert record.request == RequestRecord.model_validate(wire.request_of(row).model_dump())
+
+
+def test_a_request_found_processing_runs_again_alone_as_a_suspect() -> None:
+    first, second = _row(1), _row(2)
+    tick = Tick([first, second], _queue())
+    walk = tick.walk(_arrival(first), _arrival(second))
+    assert (walk.suspect, len(walk.chain)) == (False, 2)
+    walk = tick.walk(_arrival(first), _arrival(second))  # read again by the next owner: its worker died
+    assert walk.suspect and [a.request_id for a in walk.chain] == [first.request_id], "alone, no followers"
+    assert tick.row(first).claims == 0, "the worker counts the run when it starts it (store.requests.count_claim)"
+
+
+def test_a_request_whose_worker_died_max_record_crashes_times_is_dead_lettered_and_the_user_moves_on() -> None:
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2)  # the first crash, then two alone
+    after = _row(2)
+    tick = Tick([crashed, after], _queue())
+    walk = tick.walk(_arrival(crashed), _arrival(after))
+    row = tick.row(crashed)
+    assert (row.status, row.error and row.error["cause"], row.processed_seq) == (
+        Status.DEAD_LETTERED,
+        "crashed_worker",
+        1,
+    )
+    assert tick.decisions.effects.dead_letters == [("demo.echo", "crashed_worker")]
+    assert [a.request_id for a in walk.chain] == [after.request_id]  # the user's next request runs
+
+
+def test_a_request_below_max_record_crashes_runs_again_and_an_outcome_clears_its_count() -> None:
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=1)
+    tick = Tick([crashed], _queue())
+    assert tick.walk(_arrival(crashed)).suspect
+    tick.finish(tick.row(crashed), Succeeded({}))
+    tick.walk(_arrival(crashed), running=True)
+    assert (tick.row(crashed).status, tick.row(crashed).claims) == (Status.SUCCEEDED, 0)
+
+
+def test_a_request_at_its_last_crash_is_not_dead_lettered_while_its_chain_runs_here() -> None:
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2)
+    tick = Tick([crashed], _queue())
+    tick.walk(_arrival(crashed), running=True)
+    assert tick.row(crashed).status is Status.PROCESSING

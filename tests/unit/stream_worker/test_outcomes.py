@@ -60,3 +60,12 @@ def test_an_error_message_is_made_storable() -> None:
     info = error_info(ValueError("nul \x00 and a lone surrogate \udc80"), "permanent")
     assert info["message"] == "nul \\u0000 and a lone surrogate ?"
     info["message"].encode("utf-8")  # no longer raises
+
+
+def test_an_error_said_to_be_transient_is_retried_whatever_its_class() -> None:
+    policy = RetryPolicy(max_attempts=2, base_delay=1.0, max_delay=10.0)
+    refused = RuntimeError("canceling statement due to lock timeout")
+    assert isinstance(decide(refused, 1, policy, transient=True), Retry)
+    assert decide(refused, 2, policy, transient=True) == DeadLetter("max_attempts", error_info(refused, "transient"))
+    later = TransientError("later")
+    assert decide(later, 1, policy, transient=False) == DeadLetter("permanent", error_info(later, "permanent"))
