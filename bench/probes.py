@@ -6,6 +6,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Self
 
 from harness.stack import TERMINAL, Stack, consumer_lag
 
@@ -15,30 +16,41 @@ def total_lag(stack: Stack) -> int:
     return sum(consumer_lag(stack).values())
 
 
-class LagSampler:
-    """Samples the group's total lag in a thread, about every `interval_s`, until stopped; keeps the peak."""
+class Periodic:
+    """Calls `sample` in a thread, then about every `interval_s`, until the `with` block ends."""
 
-    def __init__(self, stack: Stack, interval_s: float = 0.5) -> None:
-        self.peak = 0
-        self.samples = 0
-        self._stack = stack
+    def __init__(self, interval_s: float, name: str) -> None:
         self._interval_s = interval_s
         self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="lag-sampler", daemon=True)
+        self._thread = threading.Thread(target=self._run, name=name, daemon=True)
 
-    def __enter__(self) -> LagSampler:
+    def __enter__(self) -> Self:
         self._thread.start()
         return self
 
     def __exit__(self, *_exc: object) -> None:
         self._stop.set()
-        self._thread.join(30)
+        self._thread.join(60)
+
+    def sample(self) -> None:
+        raise NotImplementedError
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            self.peak = max(self.peak, total_lag(self._stack))
-            self.samples += 1
+            self.sample()
             self._stop.wait(self._interval_s)
+
+
+class LagSampler(Periodic):
+    """The group's total lag, sampled about every `interval_s`; keeps the peak."""
+
+    def __init__(self, stack: Stack, interval_s: float = 0.5) -> None:
+        super().__init__(interval_s, "lag-sampler")
+        self.peak = 0
+        self._stack = stack
+
+    def sample(self) -> None:
+        self.peak = max(self.peak, total_lag(self._stack))
 
 
 def terminal_count(stack: Stack) -> int:

@@ -122,38 +122,28 @@ class Workers:
             worker.stop()
 
 
-class Sampler:
+class Sampler(probes.Periodic):
     """Every `every_s` until stopped: lag, memory, connections and sockets (None where a probe failed)."""
 
     def __init__(self, stack: Stack, workers: Workers, api: Process, started: float, every_s: float) -> None:
+        super().__init__(every_s, "soak-sampler")
         self.samples: list[Sample] = []
-        self._stack, self._workers, self._api, self._started, self._every_s = stack, workers, api, started, every_s
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, name="soak-sampler", daemon=True)
+        self._stack, self._workers, self._api, self._started = stack, workers, api, started
 
-    def __enter__(self) -> Sampler:
-        self._thread.start()
-        return self
-
-    def __exit__(self, *_exc: object) -> None:
-        self._stop.set()
-        self._thread.join(60)
-
-    def _run(self) -> None:
-        while not self._stop.wait(self._every_s):
-            workers = [w.pid for w in self._workers.live]
-            rss = [_probe(partial(probes.rss_kib, pid)) for pid in workers]
-            socks = [_probe(partial(probes.sockets, pid)) for pid in [self._api.pid, *workers]]
-            self.samples.append(
-                Sample(
-                    at_s=time.monotonic() - self._started,
-                    lag=_probe(lambda: probes.total_lag(self._stack)),
-                    worker_rss_kib=max((r for r in rss if r is not None), default=None),
-                    api_rss_kib=_probe(lambda: probes.rss_kib(self._api.pid)),
-                    pg_connections=_probe(lambda: _pg_connections(self._stack)),
-                    sockets=sum(s for s in socks if s is not None) if None not in socks else None,
-                )
+    def sample(self) -> None:
+        workers = [w.pid for w in self._workers.live]
+        rss = [_probe(partial(probes.rss_kib, pid)) for pid in workers]
+        socks = [_probe(partial(probes.sockets, pid)) for pid in [self._api.pid, *workers]]
+        self.samples.append(
+            Sample(
+                at_s=time.monotonic() - self._started,
+                lag=_probe(lambda: probes.total_lag(self._stack)),
+                worker_rss_kib=max((r for r in rss if r is not None), default=None),
+                api_rss_kib=_probe(lambda: probes.rss_kib(self._api.pid)),
+                pg_connections=_probe(lambda: _pg_connections(self._stack)),
+                sockets=sum(s for s in socks if s is not None) if None not in socks else None,
             )
+        )
 
 
 class Injector:

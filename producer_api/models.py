@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any, Literal
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -212,6 +213,16 @@ class DeadLetterView(RequestView):
 class DeadLetterPage(BaseModel):
     dead_letters: list[DeadLetterView]
     next_cursor: str | None
+
+
+Row = TypeVar("Row")
+
+
+def page_of(rows: list[Row], limit: int, cursor: Callable[[Row], str]) -> tuple[list[Row], str | None]:
+    """A page from `limit + 1` rows read in order: at most `limit` of them, and the cursor after the last
+    when there are more (None when this is the last page)."""
+    page = rows[:limit]
+    return page, cursor(page[-1]) if len(rows) > limit else None
 
 
 def columns_of(view: type[BaseModel]) -> str:

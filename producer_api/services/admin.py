@@ -19,7 +19,7 @@ from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api.errors import Busy, HaltedByAnother, NotFound
-from producer_api.models import DeadLetterPage, DeadLetterView, RequestView, columns_of
+from producer_api.models import DeadLetterPage, DeadLetterView, RequestView, columns_of, page_of
 from producer_api.services.queues import lock_queue
 from producer_api.services.wakeups import Wakeups
 from schemas import lifecycle
@@ -51,11 +51,8 @@ class AdminService:
                 {"user": user_id, "type": type_, "after_user": after_user, "after_seq": after_seq, "limit": limit + 1},
             )
             rows = [DeadLetterView.model_validate(row) for row in await cur.fetchall()]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return DeadLetterPage(
-            dead_letters=rows, next_cursor=f"{rows[-1].user_id}:{rows[-1].sequence}" if more else None
-        )
+        page, cursor = page_of(rows, limit, lambda row: f"{row.user_id}:{row.sequence}")
+        return DeadLetterPage(dead_letters=page, next_cursor=cursor)
 
     async def redrive(self, user_id: uuid.UUID | None, request_id: uuid.UUID | None) -> list[RequestView]:
         """Redrive one dead letter (`request_id`) or all of a user's (`user_id`), in their order."""

@@ -28,6 +28,7 @@ from producer_api.models import (
     UserRequests,
     WaitingRequest,
     columns_of,
+    page_of,
 )
 from producer_api.services.wakeups import Wakeups
 from schemas.lifecycle import Actor, Event, Queue, cancelled, paused, resumed
@@ -67,14 +68,8 @@ class QueueService:
                     (user_id, -1 if after is None else after, limit + 1),
                 )
                 rows = [WaitingRequest.model_validate(row) for row in await cur.fetchall()]
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return UserRequests(
-            queue=queue,
-            held_by=held["held_by"] if held else None,
-            requests=rows,
-            next_cursor=str(rows[-1].sequence) if more else None,
-        )
+        page, cursor = page_of(rows, limit, lambda row: str(row.sequence))
+        return UserRequests(queue=queue, held_by=held["held_by"] if held else None, requests=page, next_cursor=cursor)
 
     async def pause(self, user_id: uuid.UUID, by: Actor) -> QueueView:
         async with self._pool.connection() as conn, conn.transaction():

@@ -38,7 +38,7 @@ from psycopg.rows import class_row, dict_row
 from psycopg_pool import AsyncConnectionPool
 
 from producer_api import errors, metrics
-from producer_api.models import NewRequest, RequestPage, RequestView, columns_of
+from producer_api.models import NewRequest, RequestPage, RequestView, columns_of, page_of
 from producer_api.producer import AsyncProducer, NotDelivered
 from producer_api.services.groups import Full, GroupCommit
 from request_types.registry import InvalidPayload, Registry, UnknownType
@@ -252,10 +252,8 @@ class RequestService:
                      order by sequence limit %s""",
                 (user_id, -1 if after is None else after, status, status, limit + 1),
             )
-            rows = await cur.fetchall()
-        more = len(rows) > limit
-        rows = rows[:limit]
-        return RequestPage(requests=rows, next_cursor=str(rows[-1].sequence) if more else None)
+            rows, cursor = page_of(await cur.fetchall(), limit, lambda row: str(row.sequence))
+        return RequestPage(requests=rows, next_cursor=cursor)
 
 
 class UnwrittenRows:
