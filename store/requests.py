@@ -130,10 +130,12 @@ def writes(requests: list[RequestRow], queues: list[Queue]) -> list[Statement]:
 
 
 def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
-    """`writes`, in one round trip."""
-    with conn.pipeline():
-        for statement, params in writes(requests, queues):
-            conn.execute(statement, params)
+    """`writes`, one statement after another. Never in pipeline mode: psycopg ends a pipeline with a Flush
+    after its Sync, and PostgreSQL arms `idle_in_transaction_session_timeout` only when it has answered a
+    Sync and waits for the next one. A worker frozen after a pipeline (SIGSTOP, a VM stall) would hold its
+    users' locks until its connection dies, and stall every other worker of those users."""
+    for statement, params in writes(requests, queues):
+        conn.execute(statement, params)
 
 
 def count_claim(conn: Conn, request_id: UUID) -> None:

@@ -56,7 +56,10 @@ def test_a_zombie_worker_does_not_write_over_the_new_owner(stack: Stack, api: st
         zombie.signal(signal.SIGSTOP)
         frozen = time.monotonic()
         every = {f"{topic}[{p}]" for topic in topics for p in range(stack.settings.request_partitions)}
-        wait_until(lambda: _owned(survivor) == every, 60, "the group moving on: the survivor owning every partition")
+        try:
+            wait_until(lambda: _owned(survivor) == every, 60, "the group moving on: the survivor owning all")
+        except AssertionError as exc:  # say why: a survivor stuck on the zombie's locks stops polling
+            raise AssertionError(f"{exc}\n--- survivor (alive: {survivor.alive()})\n{survivor.tail(20)}") from None
         poll_interval_s = int(QUICK_GROUP["MAX_POLL_INTERVAL_MS"]) / 1000
         time.sleep(max(0.0, poll_interval_s + 1 - (time.monotonic() - frozen)))  # the fault: frozen past it too
         zombie.signal(signal.SIGCONT)

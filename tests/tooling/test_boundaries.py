@@ -52,3 +52,19 @@ def test_the_pure_modules_load_no_io_library() -> None:
     probe = f"import sys; import {', '.join(PURE)}; print(sorted(m for m in {IO_LIBRARIES!r} if m in sys.modules))"
     loaded = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
     assert loaded.stdout.strip() == "[]"
+
+
+def test_no_database_code_uses_a_pipeline() -> None:
+    """psycopg ends a pipeline (and `executemany`, which uses one) with a Flush after its Sync, which leaves
+    PostgreSQL without its idle-in-transaction timeout: a process frozen after one holds its locks for ever
+    (docs/failures.md, "Zombies write nothing")."""
+    calls = [
+        f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.attr}"
+        for package in ("producer_api", "stream_worker", "store", "runtime")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
+        if isinstance(node, ast.Call)
+        and isinstance(node.func, ast.Attribute)
+        and node.func.attr in {"pipeline", "executemany"}
+    ]
+    assert calls == []

@@ -12,10 +12,11 @@ from typing import Any
 import psycopg
 
 from harness.stack import Stack
+from schemas.lifecycle import Queue
 from schemas.records import RequestRecord
 from store import requests
 from store.requests import Accepted
-from tests.support.waits import wait_for_lock_wait
+from tests.support.waits import wait_for_lock_wait, wait_until
 
 
 def _accepted(user_id: uuid.UUID, offset: int) -> Accepted:
@@ -54,3 +55,23 @@ def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(stack: 
         api.commit()
         thread.join(10)
     assert outcome == [set()], f"the worker's write: {outcome}"
+
+
+def test_a_writer_that_goes_quiet_mid_transaction_is_ended_by_the_idle_timeout(stack: Stack) -> None:
+    """A frozen worker's locks are released by PostgreSQL's `idle_in_transaction_session_timeout`, whatever
+    statement it froze after. The timeout is armed only after the server answered a Sync: a psycopg pipeline
+    ends with a Flush after its Sync, and a writer quiet after one held its locks for ever."""
+    queue = Queue(uuid.uuid4(), held_by=None, hold_reason=None, paused_by=None, processed_count=1, has_parked=False)
+    writer = psycopg.connect(stack.database_url, options="-c idle_in_transaction_session_timeout=200")
+    try:
+        requests.write(writer, [], [queue])  # two statements, in the transaction psycopg began
+        pid = writer.info.backend_pid
+        # the writer goes quiet (as if SIGSTOPped): nothing more is sent on its connection
+        with psycopg.connect(stack.database_url, autocommit=True) as observer:
+            wait_until(
+                lambda: not observer.execute("select 1 from pg_stat_activity where pid = %s", (pid,)).fetchone(),
+                10,
+                "PostgreSQL to end the quiet writer's transaction",
+            )
+    finally:
+        writer.close()  # without a commit: PostgreSQL ended the transaction
