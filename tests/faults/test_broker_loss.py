@@ -60,13 +60,20 @@ def _topics(stack: Stack) -> list[str]:
 
 
 def _partitions(stack: Stack) -> dict[tuple[str, int], tuple[int, list[int], list[int]]]:
-    """(topic, partition) -> (leader, replicas, in-sync replicas), as the cluster reports them now."""
-    metadata = _admin(stack).list_topics(timeout=10)
-    return {
-        (topic, p.id): (p.leader, list(p.replicas), list(p.isrs))
-        for topic in _topics(stack)
-        for p in metadata.topics[topic].partitions.values()
-    }
+    """(topic, partition) -> (leader, replicas, in-sync replicas), as the cluster reports them now; asked
+    again while the broker asked has not yet learnt of topics just created."""
+
+    def listed() -> dict[tuple[str, int], tuple[int, list[int], list[int]]] | None:
+        metadata = _admin(stack).list_topics(timeout=10)
+        if not all(topic in metadata.topics and not metadata.topics[topic].error for topic in _topics(stack)):
+            return None
+        return {
+            (topic, p.id): (p.leader, list(p.replicas), list(p.isrs))
+            for topic in _topics(stack)
+            for p in metadata.topics[topic].partitions.values()
+        }
+
+    return wait_until(listed, 30, "the cluster's metadata to list userq's topics")
 
 
 def _min_insync(stack: Stack) -> set[str]:
