@@ -80,7 +80,8 @@ class RequestRow:
     last_failed_at: datetime | None
     attempts_before_redrive: int
     trace_id: str
-    claimed_from: str | None = None  # 'topic:partition' of the record that drives its run (when processing)
+    claimed_from: str | None = None  # 'topic:partition' of the record that drives its run (when processing;
+    # None then: its worker gave the run up, see store.requests.release)
     claims: int = 0  # runs of its current attempt alone, as a suspect, without an outcome (crashes: see 0012)
 
     def __post_init__(self) -> None:

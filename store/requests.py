@@ -138,6 +138,19 @@ def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
         conn.execute(statement, params)
 
 
+def release(conn: Conn, request_ids: list[UUID], sources: list[str]) -> None:
+    """Runs their worker gave up (a rebalance, a stop past its grace), driven by its partitions `sources`:
+    no crash. They stay `processing`, driven by no partition, and whoever meets them next runs them as
+    usual, not alone as a crash's suspects (`stream_worker.suspects`)."""
+    conn.execute(
+        """with mine as (select request_id from requests
+                          where request_id = any(%s) and status = 'processing' and claimed_from = any(%s)
+                          order by request_id for update)
+           update requests r set claimed_from = null from mine where r.request_id = mine.request_id""",
+        (request_ids, sources),
+    )
+
+
 def count_claim(conn: Conn, request_id: UUID) -> None:
     """One run more of the request's current attempt as a suspect, committed before it starts (the crash
     counter: `stream_worker.suspects`); `conn` in autocommit."""

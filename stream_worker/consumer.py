@@ -33,7 +33,7 @@ import structlog
 from confluent_kafka import Consumer, KafkaException, Message, TopicPartition
 
 from schemas.records import Outgoing
-from store.requests import Accepted, count_claim
+from store.requests import Accepted, count_claim, release
 from stream_worker import fencing, metrics
 from stream_worker.commits import Commits
 from stream_worker.connection import Connection
@@ -375,9 +375,28 @@ class Worker:
         metrics.REBALANCES.labels("revoked").inc(len(partitions))
         self._record_finished()
         self._commits.commit(only=revoked)
+        self._release_runs()
         self._forget(revoked)
         self._read_again_needed = True
         log.info("partitions revoked", partitions=[f"{p.topic}[{p.partition}]" for p in partitions])
+
+    def _release_runs(self) -> None:
+        """What runs is given up (`_read_again` cancels every chain): say so while every partition is still
+        ours, so that those requests run again as usual, not alone as a crash's suspects. Best effort: when
+        it fails they run alone once."""
+        request_ids = self._lanes.requests_of(self._gate.running())
+        if not request_ids or not self._epochs:
+            return
+        try:
+            conn = self._db.get()
+            with conn.transaction():
+                fencing.check_epochs(conn, self._epochs)
+                release(conn, sorted(request_ids), [f"{topic}:{partition}" for topic, partition in self._epochs])
+        except (fencing.Fenced, psycopg.Error) as exc:
+            log.warning("releasing the runs given up failed; they run alone once", error=str(exc))
+            self._db.drop()
+            return
+        log.info("runs given up, released", requests=len(request_ids))
 
     def _on_lost(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         # Another worker owns them already: it reads our uncommitted records again, harmlessly.

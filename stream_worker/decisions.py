@@ -17,7 +17,9 @@ the runner came to, `Decisions.walk` settles each lane as far as it can and says
   whose handler already ran when the pause came is recorded;
 - a request found `processing` runs again as a *suspect*, alone (`stream_worker.suspects`): its worker
   died while it ran; one whose worker died `max_record_crashes` times while it ran (`claims`, the runs
-  alone, plus the first) is dead-lettered (`crashed_worker`) instead of being claimed again.
+  alone, plus the first) is dead-lettered (`crashed_worker`) instead of being claimed again. A run its
+  worker gave up (a rebalance, a stop past its grace: `store.requests.release`) is no crash: it runs
+  again as usual.
 
 Every row change is made by `schemas.lifecycle`. The few things that need PostgreSQL in the middle of a
 walk (the user's parked requests, a type's database step) come through the `Database` port, which the
@@ -88,7 +90,7 @@ class Decisions(Recorder):
                 self.mark_running(run.rows[0])
                 if not walk.running:
                     rows = run.rows
-                    walk.suspect = head.status is Status.PROCESSING  # its worker died while it ran
+                    walk.suspect = _crashed(head)
                     if walk.suspect:
                         rows = rows[:1]
                     elif len(rows) == 1 and item.wakeup is None and rows[0].request_id == _request_of(item):
@@ -229,7 +231,7 @@ class Decisions(Recorder):
         attempt = row.attempts + 1
         done = self.outcomes.get((row.request_id, attempt))
         crashes = self.policies.max_record_crashes
-        if done is not None or row.status is not Status.PROCESSING or row.claims + 1 < crashes or self.running:
+        if done is not None or not _crashed(row) or row.claims + 1 < crashes or self.running:
             return done
         message = f"its worker died each of the {row.claims + 1} times it ran (MAX_RECORD_CRASHES is {crashes})"
         error = {"kind": "crashed_worker", "message": message, "crashes": row.claims + 1}
@@ -246,6 +248,12 @@ class Decisions(Recorder):
             transition(row.status, Status.PROCESSING)  # refuses to run a request that is done
         self.effects.used.append((row.request_id, attempt))
         self.record(row, attempt, done)
+
+
+def _crashed(row: RequestRow) -> bool:
+    """Whether `row` ran before and came to nothing because its worker died: `processing`, still driven by
+    a partition. A run its worker gave up (a rebalance, a stop past its grace) is driven by none."""
+    return row.status is Status.PROCESSING and row.claimed_from is not None
 
 
 def _partition_of(item: Inbound) -> str:

@@ -126,6 +126,15 @@ class Lanes:
             del self._lanes[key]
         return chain, stop
 
+    def requests_of(self, chains: set[int]) -> set[UUID]:
+        """The requests of these chains that have no outcome recorded yet: what giving them up loses."""
+        return {
+            request_id
+            for chain, key in self._chains.items()
+            if chain in chains
+            for request_id in self._lanes[key].members | {request_id for request_id, _ in self._lanes[key].outcomes}
+        }
+
     def clear(self) -> None:
         """Forget every lane and chain (the partitions are read again from their commit points)."""
         self._lanes.clear()

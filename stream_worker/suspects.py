@@ -6,7 +6,8 @@ its chain, and alone in the worker, once every other chain has ended and before 
 only after the worker wrote its crash counter (`requests.claims`, see migration 0012). So a worker that
 dies now was taken down by that request, and the counter says so to the next owner, which dead-letters
 the request (`crashed_worker`) instead of running it a MAX_RECORD_CRASHES-th time. Requests that merely
-shared a crash with it run alone once, finish, and are cleared.
+shared a crash with it run alone once, finish, and are cleared. A run its worker gives up (a rebalance, a
+stop past its grace) is released (`store.requests.release`): not a crash, it runs again as usual.
 """
 
 from __future__ import annotations
@@ -50,6 +51,10 @@ class Gate(Generic[C]):
         self._suspects.popleft()
         self._started.add(chain_id)
         self._alone = chain_id
+
+    def running(self) -> set[int]:
+        """The chains started and not ended (a suspect running alone among them)."""
+        return set(self._started)
 
     def clear(self) -> None:
         """Everything given up (the partitions are read again): nothing waits, nothing runs."""

@@ -1,17 +1,23 @@
 """Rebalance churn and a zombie: workers join and leave every few seconds; a worker frozen past the poll
-interval wakes up after its partitions moved on and must not write over the new owner."""
+interval wakes up after its partitions moved on and must not write over the new owner; runs cut off by
+rebalances are not crashes."""
 
 from __future__ import annotations
 
+import functools
+import json
 import signal
 import time
+from pathlib import Path
 
 import orjson
+import pytest
 from confluent_kafka import Producer
 
 from harness.checks import read_messages
 from harness.processes import Process
 from harness.stack import Stack
+from tests.support.handlers import RUNS_FILE
 from tests.support.load import Load
 from tests.support.scenario import FAST_RETRIES, progress, run_scenario
 from tests.support.waits import wait_until
@@ -83,3 +89,37 @@ def _owned(worker: Process) -> set[str]:
         elif event.get("event") in ("partitions revoked", "partitions lost"):
             owned -= set(event["partitions"])
     return owned
+
+
+@pytest.mark.partitions(1)  # every rebalance moves one of the two partitions (requests, retry)
+def test_runs_cut_off_by_rebalances_are_not_taken_for_crashes(stack: Stack, tmp_path: Path) -> None:
+    """A worker gives up what runs when the group rebalances (it reads its partitions again) or when it
+    stops past its grace; that is no crash. A request cut off more often than MAX_RECORD_CRASHES runs again
+    as usual, not alone as a suspect, and succeeds once."""
+    runs = tmp_path / "runs"
+    types = {"HANDLER_MODULES": json.dumps(["request_types.builtin", "tests.support.handlers"])}
+    env = {**types, RUNS_FILE: str(runs), "MAX_RECORD_CRASHES": "2", "SHUTDOWN_GRACE_S": "1"}
+    first = stack.start_worker(**env)
+    client = stack.client(stack.start_api(**types))
+    request_id = client.submit("test.charge", {"amount": 5, "wait_ms": 8000})["request_id"]
+
+    def ran(times: int) -> bool:
+        status = client.http.get(f"/v1/requests/{request_id}").json()["status"]
+        assert status in ("queued", "processing"), f"after {_lines(runs)} runs: {status}"
+        return _lines(runs) >= times
+
+    wait_until(lambda: ran(1), 60, "the request running")
+    for _ in range(3):
+        before = _lines(runs)
+        joiner = stack.start_worker(**env)  # the group rebalances: what runs is given up, and runs again
+        wait_until(functools.partial(ran, before + 1), 60, "the request running again after the rebalance")
+        joiner.stop()  # and once more when the joiner was the one running it (past its grace)
+    wait_until(lambda: client.http.get(f"/v1/requests/{request_id}").json()["completed_at"], 60, "the request done")
+    done = client.http.get(f"/v1/requests/{request_id}").json()
+    assert (done["status"], done["attempts"], done["error"]) == ("succeeded", 1, None)
+    assert _lines(runs) >= 4  # cut off at least three times
+    assert "running alone" not in first.log_path.read_text()
+
+
+def _lines(path: Path) -> int:
+    return len(path.read_text().splitlines()) if path.exists() else 0

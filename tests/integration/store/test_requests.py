@@ -75,3 +75,26 @@ def test_a_writer_that_goes_quiet_mid_transaction_is_ended_by_the_idle_timeout(s
             )
     finally:
         writer.close()  # without a commit: PostgreSQL ended the transaction
+
+
+def test_a_release_frees_only_the_runs_its_partitions_drive(stack: Stack) -> None:
+    """`store.requests.release`: a worker giving up its runs frees those its partitions drive, and no run
+    another partition drives (taken over) nor any request that is not running."""
+    user_id = uuid.uuid4()
+    ours, theirs, waiting = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    with psycopg.connect(stack.database_url, autocommit=True) as conn:
+        conn.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "u"))
+        for sequence, (request_id, status, driver) in enumerate(
+            [(ours, "processing", "r:0"), (theirs, "processing", "r.retry:0"), (waiting, "queued", "r:0")], 1
+        ):
+            conn.execute(
+                """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id, sequence,
+                                         claimed_from)
+                   values (%s, %s, 'demo.echo', '{}', %s, now(), 't', %s, %s)""",
+                (request_id, user_id, status, sequence, driver),
+            )
+        requests.release(conn, [ours, theirs, waiting], ["r:0"])
+        drivers: dict[uuid.UUID, str | None] = dict(
+            conn.execute("select request_id, claimed_from from requests where user_id = %s", (user_id,))
+        )
+    assert drivers == {ours: None, theirs: "r.retry:0", waiting: "r:0"}

@@ -31,6 +31,7 @@ from stream_worker.runner import Finished
 
 T0 = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)
 TOPICS = Topics("userq.requests", "userq.requests.retry", "userq.results", "userq.requests.dlq")
+DRIVER = "userq.requests:0"  # the partition whose record drives a run (claimed_from)
 USER = uuid.uuid4()
 HORIZON_S = 300.0  # WAKEUP_HORIZON_S
 
@@ -280,7 +281,7 @@ def test_a_request_found_processing_runs_again_alone_as_a_suspect() -> None:
 
 
 def test_a_request_whose_worker_died_max_record_crashes_times_is_dead_lettered_and_the_user_moves_on() -> None:
-    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2)  # the first crash, then two alone
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2, claimed_from=DRIVER)  # crashed, then two alone
     after = _row(2)
     tick = Tick([crashed, after], _queue())
     walk = tick.walk(_arrival(crashed), _arrival(after))
@@ -295,7 +296,7 @@ def test_a_request_whose_worker_died_max_record_crashes_times_is_dead_lettered_a
 
 
 def test_a_request_below_max_record_crashes_runs_again_and_an_outcome_clears_its_count() -> None:
-    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=1)
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=1, claimed_from=DRIVER)
     tick = Tick([crashed], _queue())
     assert tick.walk(_arrival(crashed)).suspect
     tick.finish(tick.row(crashed), Succeeded({}))
@@ -303,8 +304,21 @@ def test_a_request_below_max_record_crashes_runs_again_and_an_outcome_clears_its
     assert (tick.row(crashed).status, tick.row(crashed).claims) == (Status.SUCCEEDED, 0)
 
 
+def test_a_run_its_worker_gave_up_is_no_crash_and_runs_again_as_usual() -> None:
+    # a rebalance or a stop past the grace: the worker released the run (store.requests.release), however
+    # many times before it ran alone
+    given_up = _row(1, status=Status.PROCESSING, started_at=T0, claims=2, claimed_from=None)
+    after = _row(2)
+    tick = Tick([given_up, after], _queue())
+    walk = tick.walk(_arrival(given_up), _arrival(after))
+    assert not walk.suspect
+    assert [a.request_id for a in walk.chain] == [given_up.request_id, after.request_id], "with its followers"
+    assert (tick.row(given_up).status, tick.row(given_up).claimed_from) == (Status.PROCESSING, DRIVER)
+    assert tick.decisions.effects.events == [], "still processing: no new event"
+
+
 def test_a_request_at_its_last_crash_is_not_dead_lettered_while_its_chain_runs_here() -> None:
-    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2)
+    crashed = _row(1, status=Status.PROCESSING, started_at=T0, claims=2, claimed_from=DRIVER)
     tick = Tick([crashed], _queue())
     tick.walk(_arrival(crashed), running=True)
     assert tick.row(crashed).status is Status.PROCESSING

@@ -110,3 +110,21 @@ def test_a_chain_whose_next_request_was_settled_without_running_is_stopped() -> 
     ended = Finished(stop or 0, uuid.uuid4(), 1, None, 0.0, 0.0, None, True)  # the runner's end of it
     lanes.finished(ended)
     assert lanes.running == 0
+
+
+def test_giving_a_chain_up_loses_its_requests_without_a_recorded_outcome() -> None:
+    lanes = Lanes(chain_max=10, tick_max_rows=100)
+    alice, bob = [_item(ALICE) for _ in range(3)], _item(BOB)
+    chains = []
+    for item in [*alice, bob]:
+        lanes.add(item.record.user_id if item.record else None, item)
+    for key, walk, _, unchecked in list(lanes.walks()):
+        walk.chain = [_attempt(item) for item in walk.items]
+        chain, _ = lanes.settle(key, walk, set(), unchecked)
+        chains.append(chain)
+    alices, bobs = chains
+    assert alices is not None and bobs is not None
+    lanes.finished(_done(alices, alice[0], last=False))  # finished, not recorded yet: lost as well
+    assert lanes.requests_of({alices}) == {item.record.request_id for item in alice if item.record}
+    assert lanes.requests_of({bobs}) == {bob.record.request_id if bob.record else None}
+    assert lanes.requests_of(set()) == set()

@@ -46,3 +46,16 @@ def test_clear_forgets_everything() -> None:
     gate.add(2, "a", suspect=False)
     gate.clear()
     assert gate.next() == ([], None)
+
+
+def test_the_running_chains_are_those_started_and_not_ended() -> None:
+    gate: Gate[str] = Gate()
+    gate.add(1, "a", suspect=False)
+    gate.next()
+    gate.add(2, "suspect", suspect=True)
+    gate.add(3, "c", suspect=False)
+    assert gate.running() == {1}, "the suspect and chain 3 wait"
+    gate.ended(1)
+    gate.next()
+    gate.started(2)
+    assert gate.running() == {2}
