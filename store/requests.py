@@ -141,11 +141,13 @@ def write(conn: Conn, requests: list[RequestRow], queues: list[Queue]) -> None:
 def release(conn: Conn, request_ids: list[UUID], sources: list[str]) -> None:
     """Runs their worker gave up (a rebalance, a stop past its grace), driven by its partitions `sources`:
     no crash. They stay `processing`, driven by no partition, and whoever meets them next runs them as
-    usual, not alone as a crash's suspects (`stream_worker.suspects`)."""
+    usual, not alone as a crash's suspects (`stream_worker.suspects`). A row another transaction holds
+    is skipped, never waited for (this runs without the users' queue locks, in a rebalance callback):
+    that run stays a suspect."""
     conn.execute(
         """with mine as (select request_id from requests
                           where request_id = any(%s) and status = 'processing' and claimed_from = any(%s)
-                          order by request_id for update)
+                          order by request_id for update skip locked)
            update requests r set claimed_from = null from mine where r.request_id = mine.request_id""",
         (request_ids, sources),
     )

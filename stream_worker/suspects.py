@@ -53,8 +53,10 @@ class Gate(Generic[C]):
         self._alone = chain_id
 
     def running(self) -> set[int]:
-        """The chains started and not ended (a suspect running alone among them)."""
-        return set(self._started)
+        """The ordinary chains started and not ended: what the worker may release when it gives them up. Not
+        the suspect running alone: a suspect given up stays one (it keeps the evidence of its crash, and
+        runs alone again)."""
+        return self._started - {self._alone} if self._alone is not None else set(self._started)
 
     def clear(self) -> None:
         """Everything given up (the partitions are read again): nothing waits, nothing runs."""

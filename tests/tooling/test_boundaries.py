@@ -57,10 +57,11 @@ def test_the_pure_modules_load_no_io_library() -> None:
 def test_no_database_code_uses_a_pipeline() -> None:
     """psycopg ends a pipeline (and `executemany`, which uses one) with a Flush after its Sync, which leaves
     PostgreSQL without its idle-in-transaction timeout: a process frozen after one holds its locks for ever
-    (docs/failures.md, "Zombies write nothing")."""
+    (docs/failures.md, "Zombies write nothing"). Database steps of request types run in the tick's
+    transaction too: the rule is theirs as well (README, "Request types and your own handlers")."""
     calls = [
         f"{path.relative_to(ROOT)}:{node.lineno} calls {node.func.attr}"
-        for package in ("producer_api", "stream_worker", "store", "runtime")
+        for package in ("producer_api", "stream_worker", "store", "runtime", "request_types")
         for path in sorted((ROOT / package).rglob("*.py"))
         for node in ast.walk(ast.parse(path.read_text(encoding="utf-8")))
         if isinstance(node, ast.Call)

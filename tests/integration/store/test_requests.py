@@ -61,31 +61,46 @@ def test_a_writer_that_goes_quiet_mid_transaction_is_ended_by_the_idle_timeout(s
     """A frozen worker's locks are released by PostgreSQL's `idle_in_transaction_session_timeout`, whatever
     statement it froze after. The timeout is armed only after the server answered a Sync: a psycopg pipeline
     ends with a Flush after its Sync, and a writer quiet after one held its locks for ever."""
-    queue = Queue(uuid.uuid4(), held_by=None, hold_reason=None, paused_by=None, processed_count=1, has_parked=False)
+    user_id = uuid.uuid4()
+    with psycopg.connect(stack.database_url, autocommit=True) as setup:
+        setup.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "q"))
+        setup.execute("insert into user_queues (user_id) values (%s)", (user_id,))
+    queue = Queue(user_id, held_by=None, hold_reason=None, paused_by=None, processed_count=1, has_parked=False)
     writer = psycopg.connect(stack.database_url, options="-c idle_in_transaction_session_timeout=200")
     try:
-        requests.write(writer, [], [queue])  # two statements, in the transaction psycopg began
-        pid = writer.info.backend_pid
+        requests.write(writer, [], [queue])  # its statements lock the user's queue row, in psycopg's transaction
         # the writer goes quiet (as if SIGSTOPped): nothing more is sent on its connection
-        with psycopg.connect(stack.database_url, autocommit=True) as observer:
-            wait_until(
-                lambda: not observer.execute("select 1 from pg_stat_activity where pid = %s", (pid,)).fetchone(),
-                10,
-                "PostgreSQL to end the quiet writer's transaction",
-            )
+        with psycopg.connect(stack.database_url, autocommit=True, options="-c lock_timeout=100") as other:
+
+            def lockable() -> bool:
+                try:
+                    with other.transaction():
+                        other.execute("select 1 from user_queues where user_id = %s for update", (user_id,))
+                    return True
+                except psycopg.errors.LockNotAvailable:
+                    return False
+
+            wait_until(lockable, 10, "PostgreSQL to end the quiet writer's transaction and free the user's queue")
     finally:
         writer.close()  # without a commit: PostgreSQL ended the transaction
 
 
 def test_a_release_frees_only_the_runs_its_partitions_drive(stack: Stack) -> None:
     """`store.requests.release`: a worker giving up its runs frees those its partitions drive, and no run
-    another partition drives (taken over) nor any request that is not running."""
+    another partition drives (taken over), no request that is not running, and no row another transaction
+    holds (skipped, not waited for)."""
     user_id = uuid.uuid4()
-    ours, theirs, waiting = uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
+    ours, theirs, waiting, busy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
         conn.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "u"))
         for sequence, (request_id, status, driver) in enumerate(
-            [(ours, "processing", "r:0"), (theirs, "processing", "r.retry:0"), (waiting, "queued", "r:0")], 1
+            [
+                (ours, "processing", "r:0"),
+                (theirs, "processing", "r.retry:0"),
+                (waiting, "queued", "r:0"),
+                (busy, "processing", "r:0"),
+            ],
+            1,
         ):
             conn.execute(
                 """insert into requests (request_id, user_id, type, payload, status, accepted_at, trace_id, sequence,
@@ -93,8 +108,12 @@ def test_a_release_frees_only_the_runs_its_partitions_drive(stack: Stack) -> Non
                    values (%s, %s, 'demo.echo', '{}', %s, now(), 't', %s, %s)""",
                 (request_id, user_id, status, sequence, driver),
             )
-        requests.release(conn, [ours, theirs, waiting], ["r:0"])
+        with psycopg.connect(stack.database_url) as holder:  # a tick of another worker holds `busy`
+            holder.execute("select 1 from requests where request_id = %s for update", (busy,))
+            with conn.transaction():
+                conn.execute("set local lock_timeout = '5s'")  # a release that waited would fail here
+                requests.release(conn, [ours, theirs, waiting, busy], ["r:0"])
         drivers: dict[uuid.UUID, str | None] = dict(
             conn.execute("select request_id, claimed_from from requests where user_id = %s", (user_id,))
         )
-    assert drivers == {ours: None, theirs: "r.retry:0", waiting: "r:0"}
+    assert drivers == {ours: None, theirs: "r.retry:0", waiting: "r:0", busy: "r:0"}

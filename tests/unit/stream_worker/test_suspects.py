@@ -48,7 +48,7 @@ def test_clear_forgets_everything() -> None:
     assert gate.next() == ([], None)
 
 
-def test_the_running_chains_are_those_started_and_not_ended() -> None:
+def test_the_chains_a_worker_may_release_are_the_ordinary_ones_started_and_not_ended() -> None:
     gate: Gate[str] = Gate()
     gate.add(1, "a", suspect=False)
     gate.next()
@@ -58,4 +58,4 @@ def test_the_running_chains_are_those_started_and_not_ended() -> None:
     gate.ended(1)
     gate.next()
     gate.started(2)
-    assert gate.running() == {2}
+    assert gate.running() == set(), "a suspect given up stays one: it is not released"
