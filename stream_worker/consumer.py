@@ -39,7 +39,7 @@ from stream_worker.commits import Commits
 from stream_worker.connection import Connection
 from stream_worker.inbound import Inbound, read
 from stream_worker.lanes import Lanes
-from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey
+from stream_worker.offsets import OffsetTracker, Position, TopicPartitionKey, source
 from stream_worker.processor import INFRASTRUCTURE_ERRORS, Processor
 from stream_worker.publisher import DeliveryFailed, Publisher
 from stream_worker.runner import Attempt, Runner
@@ -391,7 +391,7 @@ class Worker:
             conn = self._db.get()
             with conn.transaction():
                 fencing.check_epochs(conn, self._epochs)
-                release(conn, sorted(request_ids), [f"{topic}:{partition}" for topic, partition in self._epochs])
+                release(conn, sorted(request_ids), [source(key) for key in self._epochs])
         except (fencing.Fenced, psycopg.Error) as exc:
             log.warning("releasing the runs given up failed; they run alone once", error=str(exc))
             self._db.drop()

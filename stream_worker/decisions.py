@@ -39,7 +39,7 @@ import structlog
 
 from schemas.lifecycle import Event, RequestRow, Status, claimed, transition
 from stream_worker.inbound import Inbound
-from stream_worker.offsets import Position
+from stream_worker.offsets import Position, source
 from stream_worker.outcomes import DeadLetter
 from stream_worker.recorder import Recorder
 from stream_worker.runner import Attempt, Finished
@@ -80,7 +80,7 @@ class Decisions(Recorder):
         self.seen = walk.seen
         self.running = walk.running
         for n, item in enumerate(walk.items):
-            self.source = _partition_of(item)
+            self.source = source(item.position.key)
             try:
                 self.handle(item)
             except _Run as run:
@@ -254,10 +254,6 @@ def _crashed(row: RequestRow) -> bool:
     """Whether `row` ran before and came to nothing because its worker died: `processing`, still driven by
     a partition. A run its worker gave up (a rebalance, a stop past its grace) is driven by none."""
     return row.status is Status.PROCESSING and row.claimed_from is not None
-
-
-def _partition_of(item: Inbound) -> str:
-    return f"{item.position.topic}:{item.position.partition}"
 
 
 def _request_of(item: Inbound) -> UUID | None:

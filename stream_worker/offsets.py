@@ -13,6 +13,12 @@ from dataclasses import dataclass
 TopicPartitionKey = tuple[str, int]
 
 
+def source(key: TopicPartitionKey) -> str:
+    """A partition as a request's row names what drives its run (`requests.claimed_from`): 'topic:partition'."""
+    topic, partition = key
+    return f"{topic}:{partition}"
+
+
 @dataclass(frozen=True, order=True)
 class Position:
     topic: str

@@ -56,7 +56,7 @@ class Gate(Generic[C]):
         """The ordinary chains started and not ended: what the worker may release when it gives them up. Not
         the suspect running alone: a suspect given up stays one (it keeps the evidence of its crash, and
         runs alone again)."""
-        return self._started - {self._alone} if self._alone is not None else set(self._started)
+        return self._started - {self._alone}
 
     def clear(self) -> None:
         """Everything given up (the partitions are read again): nothing waits, nothing runs."""

@@ -31,10 +31,14 @@ def _accepted(user_id: uuid.UUID, offset: int) -> Accepted:
     return Accepted(record, 0, offset)
 
 
+def _user(conn: psycopg.Connection[Any], user_id: uuid.UUID) -> None:
+    conn.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, str(user_id)))
+
+
 def test_two_writers_of_the_same_rows_in_opposite_orders_do_not_deadlock(stack: Stack) -> None:
     user_id = uuid.uuid4()
     with psycopg.connect(stack.database_url, autocommit=True) as setup:
-        setup.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "u"))
+        _user(setup, user_id)
     first, second = sorted((_accepted(user_id, 1), _accepted(user_id, 2)), key=lambda a: a.record.request_id)
     with psycopg.connect(stack.database_url) as api, psycopg.connect(stack.database_url) as worker:
         assert requests.ensure(api, [first]) == {first.record.request_id}  # the API's transaction, still open
@@ -63,7 +67,7 @@ def test_a_writer_that_goes_quiet_mid_transaction_is_ended_by_the_idle_timeout(s
     ends with a Flush after its Sync, and a writer quiet after one held its locks for ever."""
     user_id = uuid.uuid4()
     with psycopg.connect(stack.database_url, autocommit=True) as setup:
-        setup.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "q"))
+        _user(setup, user_id)
         setup.execute("insert into user_queues (user_id) values (%s)", (user_id,))
     queue = Queue(user_id, held_by=None, hold_reason=None, paused_by=None, processed_count=1, has_parked=False)
     writer = psycopg.connect(stack.database_url, options="-c idle_in_transaction_session_timeout=200")
@@ -92,7 +96,7 @@ def test_a_release_frees_only_the_runs_its_partitions_drive(stack: Stack) -> Non
     user_id = uuid.uuid4()
     ours, theirs, waiting, busy = uuid.uuid4(), uuid.uuid4(), uuid.uuid4(), uuid.uuid4()
     with psycopg.connect(stack.database_url, autocommit=True) as conn:
-        conn.execute("insert into users (user_id, username, password_hash) values (%s, %s, 'x')", (user_id, "u"))
+        _user(conn, user_id)
         for sequence, (request_id, status, driver) in enumerate(
             [
                 (ours, "processing", "r:0"),
